@@ -1,0 +1,22 @@
+"""pinnloss: composable squared-error loss terms and compiled solvers for physics-informed fitting.
+
+Public surface, re-exported explicitly; implementation lives in private modules.
+"""
+
+from . import losses as losses
+from ._fit import FitResult as FitResult
+from ._fit import NonFiniteLossError as NonFiniteLossError
+from ._fit import fit as fit
+from ._lsq import LeastSquaresResult as LeastSquaresResult
+from ._lsq import least_squares as least_squares
+from ._terms import AbstractSquareTerm as AbstractSquareTerm
+from ._terms import AbstractTerm as AbstractTerm
+from ._terms import DataLoss as DataLoss
+from ._terms import DataMSE as DataMSE
+from ._terms import Derivative as Derivative
+from ._terms import Objective as Objective
+from ._terms import QuadraticMSE as QuadraticMSE
+from ._terms import Residual as Residual
+from ._terms import UnitNorm as UnitNorm
+
+__version__ = "0.1.0"

@@ -1,0 +1,253 @@
+"""Second-order fitting: Levenberg–Marquardt on the stacked residuals of a square objective.
+
+Why not optimistix.LevenbergMarquardt: it solves the n×n normal equations; on a
+1185-parameter E(V) net with 9 residuals that took 5.4 s for 100 steps here, while the
+dual m×m form below took 10 ms (2-core CPU, float64).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+from jaxtyping import Array
+
+from ._terms import Objective, _concrete
+
+__all__ = ["least_squares", "LeastSquaresResult"]
+
+# result codes
+_RUNNING, _LOSS, _FTOL, _XTOL, _GTOL, _MAXSTEPS, _STALLED, _NONFINITE = range(8)
+_REASONS = {
+    _RUNNING: "running",
+    _LOSS: "loss below atol",
+    _FTOL: "relative decrease of the loss below tol",
+    _XTOL: "relative step size below tol",
+    _GTOL: "gradient is zero",
+    _MAXSTEPS: "max_steps reached",
+    _STALLED: "no decrease possible: damping exhausted",
+    _NONFINITE: "the initial loss is not finite",
+}
+
+
+class LeastSquaresResult(eqx.Module):
+    """What `pl.least_squares` returns.
+
+    Attributes:
+        model: the fitted model.
+        loss: the objective (sum of squared stacked residuals) at `model`.
+        steps: iterations taken (accepted or not).
+        accepted: accepted steps.
+        code: why it stopped, as an integer; `reason` gives the words.
+        initial_loss: the objective at the start.
+    """
+
+    model: Any
+    loss: Array
+    steps: Array
+    accepted: Array
+    code: Array
+    initial_loss: Array
+
+    @property
+    def reason(self) -> str:
+        if not _concrete(self.code):
+            return "traced: read .code"
+        c = np.asarray(self.code)
+        if c.ndim:
+            return "; ".join(_REASONS[int(v)] for v in c.ravel())
+        return _REASONS[int(c)]
+
+    @property
+    def converged(self) -> Array:
+        """True unless the solver ran out of steps or started from a non-finite loss."""
+        return (self.code != _MAXSTEPS) & (self.code != _NONFINITE)
+
+
+def _solve_psd(A: Array, b: Array) -> Array:
+    """Solve the symmetric positive-definite system `A x = b` by Cholesky."""
+    c = jax.scipy.linalg.cho_factor(A, lower=True)
+    return jax.scipy.linalg.cho_solve(c, b)
+
+
+@eqx.filter_jit
+def _lm(params, static, objective, max_steps, tol, atol, method: str, geodesic: bool):
+    flat, unravel = ravel_pytree(params)
+    vals0 = objective.term_values(eqx.combine(params, static))
+    def resid(x):
+        model = eqx.combine(unravel(x), static)
+        return objective.scaled_residuals(model)
+
+    m, n = jax.eval_shape(resid, flat).shape[0], flat.size
+    dual = (m < n) if method == "auto" else method == "dual"
+    # reverse mode costs m passes, forward mode n: pick by shape
+    jac = jax.jacrev(resid) if m <= n else jax.jacfwd(resid)
+    dtype = flat.dtype
+    eps = jnp.finfo(dtype).eps
+
+    def solve(J, mu, b):
+        """`(JᵀJ + μI)⁻¹ Jᵀ b`, in the dual (m×m) or primal (n×n) form."""
+        if dual:
+            K = J @ J.T
+            a = _solve_psd(K + mu * jnp.eye(K.shape[0], dtype=dtype), b)
+            return J.T @ a
+        A = J.T @ J
+        return _solve_psd(A + mu * jnp.eye(A.shape[0], dtype=dtype), J.T @ b)
+
+    r0 = resid(flat)
+    J0 = jac(flat)
+    F0 = 0.5 * jnp.sum(r0**2)
+    mu0 = 1e-3 * jnp.max(jnp.sum(J0**2, axis=0))
+    mu0 = jnp.where(mu0 > 0, mu0, 1.0)
+
+    def cond(s):
+        return s["code"] == _RUNNING
+
+    def body(s):
+        x, r, J, F, mu, nu = s["x"], s["r"], s["J"], s["F"], s["mu"], s["nu"]
+        g = J.T @ r
+        delta = -solve(J, mu, r)
+        step = delta
+        if geodesic:
+            # geodesic acceleration (Transtrum & Sethna 2012): second directional derivative
+            rpp = jax.jvp(lambda y: jax.jvp(resid, (y,), (delta,))[1], (x,), (delta,))[1]
+            acc = -solve(J, mu, rpp)
+            ok = 2 * jnp.linalg.norm(acc) <= 0.75 * jnp.linalg.norm(delta)
+            step = jnp.where(ok, delta + 0.5 * acc, delta)
+        x_new = x + step
+        r_new = resid(x_new)
+        F_new = 0.5 * jnp.sum(r_new**2)
+        Jd = J @ delta
+        pred = -(g @ delta) - 0.5 * (Jd @ Jd)
+        actual = F - F_new
+        finite = jnp.isfinite(F_new) & jnp.all(jnp.isfinite(step))
+        rho = jnp.where(finite & (pred > 0), actual / jnp.where(pred > 0, pred, 1.0), -1.0)
+        accept = rho > 1e-4
+        # Nielsen (1999) damping update
+        mu_acc = mu * jnp.maximum(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
+        mu_new = jnp.where(accept, mu_acc, mu * nu)
+        nu_new = jnp.where(accept, 2.0, 2.0 * nu)
+        x2 = jnp.where(accept, x_new, x)
+        r2 = jnp.where(accept, r_new, r)
+        F2 = jnp.where(accept, F_new, F)
+        J2 = jax.lax.cond(accept, jac, lambda _: J, x2)
+        n = s["n"] + 1
+        xnorm = jnp.linalg.norm(x)
+        code = jnp.where(
+            2 * F2 <= atol,
+            _LOSS,
+            jnp.where(
+                accept & (jnp.abs(actual) <= tol * F) & (pred <= tol * F),
+                _FTOL,
+                jnp.where(
+                    finite & (jnp.linalg.norm(step) <= tol * (xnorm + tol)),
+                    _XTOL,
+                    jnp.where(
+                        jnp.all(J2.T @ r2 == 0),
+                        _GTOL,
+                        jnp.where(
+                            mu_new > 1e30 / eps,
+                            _STALLED,
+                            jnp.where(n >= max_steps, _MAXSTEPS, _RUNNING),
+                        ),
+                    ),
+                ),
+            ),
+        )
+        return dict(x=x2, r=r2, J=J2, F=F2, mu=mu_new, nu=nu_new, n=n,
+                    acc=s["acc"] + accept.astype(jnp.int32), code=code)
+
+    code0 = jnp.where(
+        ~jnp.isfinite(F0) | ~jnp.all(jnp.isfinite(J0)),
+        _NONFINITE,
+        jnp.where(2 * F0 <= atol, _LOSS, jnp.where(max_steps <= 0, _MAXSTEPS, _RUNNING)),
+    )
+    state = dict(x=flat, r=r0, J=J0, F=F0, mu=mu0, nu=jnp.asarray(2.0, dtype), n=jnp.asarray(0),
+                 acc=jnp.asarray(0, jnp.int32), code=code0)
+    state = jax.lax.while_loop(cond, body, state)
+    out = unravel(state["x"]), 2 * state["F"], state["n"], state["acc"], state["code"], 2 * F0
+    return out, vals0
+
+
+def least_squares(
+    model,
+    objective,
+    *,
+    max_steps: int = 200,
+    tol: float = 1e-10,
+    atol: float = 0.0,
+    method: str = "auto",
+    geodesic: bool = True,
+    filter_spec: Any = eqx.is_inexact_array,
+    throw: bool = True,
+) -> LeastSquaresResult:
+    r"""Minimise a sum-of-squares objective by Levenberg–Marquardt.
+
+    Each weighted term contributes $\sqrt{w/n}\,r$ to one stacked residual vector
+    $r(\theta)$ with $\|r\|^2$ equal to the objective. Each step solves
+    $(J^\top J + \mu I)\,\delta = -J^\top r$; when residuals are fewer than parameters
+    (the usual physics-informed case) in the dual form $(J J^\top + \mu I)\,a = r$,
+    $\delta = -J^\top a$, an $m\times m$ system. $J$ comes from `jax.jacrev` when $m < n$
+    (m reverse passes) and `jax.jacfwd` otherwise. The damping follows Nielsen (1999),
+    with geodesic acceleration (Transtrum & Sethna 2012): no tuning needed for E(V) fits.
+
+    Args:
+        model: an Equinox module (or pytree) whose inexact arrays are fitted.
+        objective: a square term or weighted sum of square terms.
+        max_steps: iteration limit.
+        tol: stop when a step changes the parameters by less than `tol` relative, or an
+            accepted step lowers the loss by less than `tol` relative.
+        atol: stop when the loss is at or below `atol`.
+        method: `"auto"`, `"dual"` (m×m) or `"primal"` (n×n).
+        geodesic: use geodesic acceleration.
+        filter_spec: which leaves are fitted.
+        throw: raise if the initial loss (or Jacobian) is not finite; otherwise the result
+            says so in `.code` / `.reason`.
+
+    Returns:
+        A `LeastSquaresResult` (`.model`, `.loss`, `.steps`, `.reason`, `.converged`).
+
+    Example:
+        >>> result = pl.least_squares(model, pl.DataMSE(x, y) + 1e2 * pl.Derivative(v0, 1, 0.0))
+        >>> result.loss, result.reason
+
+    References: K. Levenberg (1944); D. Marquardt (1963); H. B. Nielsen, "Damping parameter
+    in Marquardt's method", IMM-REP-1999-05; M. Transtrum & J. Sethna, arXiv:1201.5885.
+    """
+    objective = Objective.of(objective)
+    bad = [n for n, t in zip(objective.names, objective.terms) if not t.is_square]
+    if bad:
+        raise ValueError(
+            f"least_squares: term(s) {bad} are not means of squared residuals, so "
+            "Levenberg–Marquardt does not apply; minimise this objective with "
+            "pl.fit(model, objective, optax.adam(...), steps=...) instead."
+        )
+    if method not in ("auto", "dual", "primal"):
+        raise ValueError(f"least_squares: method must be 'auto', 'dual' or 'primal'; got {method!r}.")
+    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 0:
+        raise ValueError(f"least_squares: max_steps must be a non-negative integer; got {max_steps!r}.")
+    if not tol >= 0 or not atol >= 0:
+        raise ValueError(f"least_squares: tol and atol must be non-negative; got {tol}, {atol}.")
+    params, static = eqx.partition(model, filter_spec)
+    flat, unravel = ravel_pytree(params)
+    if flat.size == 0:
+        raise ValueError("least_squares: the model has no trainable (inexact array) parameters.")
+
+    dtype = flat.dtype
+    (fitted, loss, steps, acc, code, loss0), vals0 = _lm(
+        params, static, objective, jnp.asarray(max_steps), jnp.asarray(tol, dtype),
+        jnp.asarray(atol, dtype), method, geodesic,
+    )
+    if throw and _concrete(code) and np.any(np.asarray(code) == _NONFINITE):
+        vals0 = np.asarray(vals0)
+        badn = [nm for nm, v in zip(objective.names, vals0.T) if not np.all(np.isfinite(v))]
+        what = f"term(s) {badn}" if badn else "the Jacobian"
+        raise ValueError(
+            f"least_squares: the initial loss is not finite ({what} non-finite at the "
+            "starting model); check the data and the model's starting point."
+        )
+    return LeastSquaresResult(eqx.combine(fitted, static), loss, steps, acc, code, loss0)

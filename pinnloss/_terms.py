@@ -1,0 +1,542 @@
+"""Loss terms: modules that take a model and return a scalar, and weighted sums of them.
+
+A model is called on *one* point, `model(x_i)`; a term holding `N` points vmaps it over
+the leading axis. Squared terms expose their residual vector: their value is the mean of
+its squares, and a weighted sum of squared terms is one stacked residual vector, which is
+what the second-order solver works on.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike
+
+from . import losses as _losses
+
+__all__ = [
+    "AbstractTerm",
+    "AbstractSquareTerm",
+    "Objective",
+    "DataMSE",
+    "QuadraticMSE",
+    "DataLoss",
+    "Residual",
+    "Derivative",
+    "UnitNorm",
+    "term_name",
+]
+
+
+def _concrete(x) -> bool:
+    return not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(x))
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def term_name(term: AbstractTerm) -> str:
+    """The name of a term: its `name` field if it has one, else its class in snake case."""
+    name = getattr(term, "name", None)
+    return name if isinstance(name, str) else _snake(type(term).__name__)
+
+
+def _as_data(where: str, arg: str, value, *, min_ndim: int = 1) -> Array:
+    """Convert to an array and refuse empty, wrongly-shaped or non-finite data."""
+    if isinstance(value, jax.core.Tracer):
+        arr = value
+    else:
+        try:
+            arr = jnp.asarray(value)
+        except TypeError as e:
+            raise ValueError(f"{where}: {arg} must be an array; got {type(value).__name__}.") from e
+    if arr.ndim < min_ndim:
+        raise ValueError(
+            f"{where}: {arg} must have a leading axis of points (ndim >= {min_ndim}); "
+            f"got shape {arr.shape}."
+        )
+    if min_ndim >= 1 and arr.shape[0] == 0:
+        raise ValueError(f"{where}: {arg} is empty (shape {arr.shape}); give at least one point.")
+    if _concrete(arr):
+        if not (jnp.issubdtype(arr.dtype, jnp.number) or arr.dtype == jnp.bool_):
+            raise ValueError(f"{where}: {arg} must be numeric; got dtype {arr.dtype}.")
+        bad = ~np.isfinite(np.asarray(arr, dtype=np.float64))
+        if bad.any():
+            idx = np.argwhere(bad)[0].tolist()
+            raise ValueError(
+                f"{where}: {arg} contains {int(bad.sum())} NaN or inf value(s), "
+                f"the first at index {tuple(idx)}."
+            )
+    return arr
+
+
+def _check_leading(where: str, x: Array, y: Array, names=("x", "y")) -> None:
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"{where}: {names[0]} has {x.shape[0]} points (shape {x.shape}) but {names[1]} "
+            f"has {y.shape[0]} (shape {y.shape}); they must have the same leading axis."
+        )
+
+
+def _predict(where: str, model, x: Array, y_shape: tuple[int, ...] | None = None) -> Array:
+    """`vmap(model)(x)`, with the output shape checked against the targets at trace time."""
+    pred = jax.vmap(model)(x)
+    if y_shape is not None and pred.shape != tuple(y_shape):
+        hint = ""
+        if pred.shape[:1] == tuple(y_shape[:1]) and (
+            pred.shape[1:] == (1,) and len(y_shape) == 1 or y_shape[1:] == (1,) and pred.ndim == 1
+        ):
+            hint = (
+                " — the model returns shape "
+                f"{pred.shape[1:]} per point and the targets {tuple(y_shape[1:])}; "
+                "(N,) against (N, 1) would broadcast to (N, N). Reshape the targets or the "
+                "model's output"
+            )
+        raise ValueError(
+            f"{where}: model predictions have shape {pred.shape} but y has shape "
+            f"{tuple(y_shape)}{hint}."
+        )
+    return pred
+
+
+def _as_weight(w) -> Array:
+    if isinstance(w, AbstractTerm):
+        raise TypeError("Terms are combined with +; multiply a term by a number or array.")
+    arr = w if isinstance(w, jax.core.Tracer) else jnp.asarray(w)
+    if arr.ndim != 0:
+        raise ValueError(f"term weight must be a scalar; got shape {arr.shape}.")
+    if not jnp.issubdtype(arr.dtype, jnp.inexact):
+        arr = arr.astype(jnp.result_type(float))
+    if _concrete(arr):
+        v = float(arr)
+        if not np.isfinite(v):
+            raise ValueError(f"term weight must be finite; got {v}.")
+        if v < 0:
+            raise ValueError(f"term weight must be non-negative; got {v}.")
+    return arr
+
+
+class AbstractTerm(eqx.Module):
+    """A loss term: `term(model)` is a scalar. Terms add (`a + b`) and scale (`w * term`)."""
+
+    is_square: ClassVar[bool] = False
+
+    @abc.abstractmethod
+    def value(self, model) -> Array:
+        """The term's scalar value for `model`."""
+
+    def __call__(self, model) -> Array:
+        return self.value(model)
+
+    def breakdown(self, model) -> dict[str, Array]:
+        """`{name: unweighted value}` for each part of the term."""
+        return Objective.of(self).breakdown(model)
+
+    def __mul__(self, weight) -> Objective:
+        return Objective.of(self).scale(weight)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, weight) -> Objective:
+        return Objective.of(self).scale(1.0 / _as_weight(weight))
+
+    def __add__(self, other) -> Objective:
+        if not isinstance(other, AbstractTerm):
+            return NotImplemented
+        return Objective.concat(Objective.of(self), Objective.of(other))
+
+    def __radd__(self, other) -> Objective:
+        if isinstance(other, (int, float)) and other == 0:  # sum([...]) starts from 0
+            return Objective.of(self)
+        return NotImplemented
+
+
+class AbstractSquareTerm(AbstractTerm):
+    r"""A term that is a mean of squared residuals, $\frac1n\sum_i r_i^2$.
+
+    Subclasses implement `residuals(model)`; the solver uses `scaled_residuals`, whose sum
+    of squares equals the value (override it for weighted or whitened terms).
+    """
+
+    is_square: ClassVar[bool] = True
+
+    @abc.abstractmethod
+    def residuals(self, model) -> Array:
+        """The residual vector (any shape; flattened by the solvers)."""
+
+    def scaled_residuals(self, model) -> Array:
+        """A flat vector whose sum of squares is the term's value."""
+        r = jnp.ravel(self.residuals(model))
+        return r / jnp.sqrt(jnp.asarray(r.size, r.dtype))
+
+    def value(self, model) -> Array:
+        return jnp.sum(self.scaled_residuals(model) ** 2)
+
+
+def _unique(names: list[str]) -> tuple[str, ...]:
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        if n in seen:
+            seen[n] += 1
+            cand = f"{n}_{seen[n]}"
+            while cand in seen:
+                seen[n] += 1
+                cand = f"{n}_{seen[n]}"
+            out.append(cand)
+            seen[cand] = 1
+        else:
+            seen[n] = 1
+            out.append(n)
+    return tuple(out)
+
+
+class Objective(AbstractTerm):
+    r"""A weighted sum of terms, $\sum_k w_k\,T_k(\text{model})$, kept flat.
+
+    Built by `w * term` and `a + b`; weights are an array, so a new weight value (or a
+    vmapped batch of them) never recompiles. `names` are unique (`data_mse`,
+    `data_mse_2`, …) and label `breakdown` and the fit history.
+
+    Example:
+        >>> obj = pl.DataMSE(x, y) + 1e2 * pl.Derivative(0.0, 1, 0.0)
+        >>> obj.breakdown(model)   # {"data_mse": ..., "derivative": ...}
+    """
+
+    terms: tuple[AbstractTerm, ...]
+    weights: Array
+    names: tuple[str, ...] = eqx.field(static=True)
+
+    @classmethod
+    def of(cls, term: AbstractTerm) -> Objective:
+        """`term` as an objective (itself when it already is one)."""
+        if isinstance(term, Objective):
+            return term
+        if not isinstance(term, AbstractTerm):
+            raise TypeError(f"expected a pinnloss term; got {type(term).__name__}.")
+        return cls((term,), jnp.ones((1,), jnp.result_type(float)), (term_name(term),))
+
+    @classmethod
+    def concat(cls, a: Objective, b: Objective) -> Objective:
+        dtype = jnp.result_type(a.weights, b.weights)
+        weights = jnp.concatenate([a.weights.astype(dtype), b.weights.astype(dtype)])
+        names = _unique(list(a.names) + list(b.names))
+        return cls(a.terms + b.terms, weights, names)
+
+    def scale(self, weight) -> Objective:
+        w = _as_weight(weight)
+        return Objective(self.terms, self.weights * w, self.names)
+
+    @property
+    def is_square(self) -> bool:  # type: ignore[override]
+        return all(t.is_square for t in self.terms)
+
+    def term_values(self, model) -> Array:
+        """The unweighted value of each term, shape `(len(terms),)`."""
+        return jnp.stack([jnp.asarray(t.value(model)) for t in self.terms])
+
+    def value(self, model) -> Array:
+        return jnp.dot(self.weights, self.term_values(model))
+
+    def breakdown(self, model) -> dict[str, Array]:
+        vals = self.term_values(model)
+        return {n: vals[i] for i, n in enumerate(self.names)}
+
+    def scaled_residuals(self, model) -> Array:
+        r"""Stacked residuals $\sqrt{w_k}\,\rho_k$ whose sum of squares is the objective."""
+        bad = [n for n, t in zip(self.names, self.terms) if not t.is_square]
+        if bad:
+            raise ValueError(
+                f"Objective.scaled_residuals: term(s) {bad} are not sums of squares, so the "
+                "objective has no residual vector; minimise it with pl.fit and an Optax "
+                "optimizer instead."
+            )
+        parts = [jnp.sqrt(self.weights[i]) * t.scaled_residuals(model) for i, t in enumerate(self.terms)]
+        return jnp.concatenate(parts)
+
+    def __repr__(self) -> str:
+        if _concrete(self.weights):
+            parts = [f"{float(w):g} * {n}" for w, n in zip(np.asarray(self.weights), self.names)]
+        else:
+            parts = list(self.names)
+        return "Objective(" + " + ".join(parts) + ")"
+
+
+class DataMSE(AbstractSquareTerm):
+    r"""Mean squared error of the model on data: $\frac1N\sum_i (f(x_i) - y_i)^2$.
+
+    With `weights` it is $\sum_i w_i r_i^2 / \sum_i w_i$ (a 0/1 weight is a mask); with a
+    noise covariance `cov` it is generalised least squares, the MSE of the residuals
+    whitened by the Cholesky factor of `cov` (see `pinnloss.losses.whiten`).
+
+    Args:
+        x: inputs, shape `(N, ...)`; the model is called on each `x[i]`.
+        y: targets, shape `(N, ...)`, the shape the vmapped model returns.
+        weights: optional non-negative weights, shape `(N,)` or `y.shape`.
+        cov: optional covariance, `(N, N)` for `y` of shape `(N,)`, or `(d, d)` for
+            outputs of shape `(N, d)` correlated within each sample.
+
+    Example:
+        >>> term = pl.DataMSE(volumes, energies)
+        >>> term(model)
+    """
+
+    x: Array
+    y: Array
+    weights: Array | None
+    chol: Array | None
+    name: str = eqx.field(static=True)
+
+    def __init__(self, x, y, *, weights=None, cov=None, name: str = "data_mse"):
+        where = f"DataMSE({name!r})"
+        self.x = _as_data(where, "x", x)
+        self.y = _as_data(where, "y", y)
+        _check_leading(where, self.x, self.y)
+        if weights is not None and cov is not None:
+            raise ValueError(f"{where}: give weights or cov, not both.")
+        if weights is not None:
+            w = _as_data(where, "weights", weights)
+            try:
+                w = _losses._broadcast_weights(where, w, self.y.shape)
+            except ValueError as e:
+                raise ValueError(str(e).replace("weighted_mse", where)) from None
+            self.weights = w
+        else:
+            self.weights = None
+        if cov is not None:
+            c = _as_data(where, "cov", cov, min_ndim=2)
+            need = self.y.shape[:1] if self.y.ndim == 1 else self.y.shape[-1:]
+            if c.shape != need * 2:
+                raise ValueError(
+                    f"{where}: cov has shape {c.shape} but y of shape {self.y.shape} needs "
+                    f"{need * 2} ({'across samples' if self.y.ndim == 1 else 'across outputs'})."
+                )
+            self.chol = _losses._cholesky_checked(where, c)
+        else:
+            self.chol = None
+        self.name = name
+
+    def residuals(self, model) -> Array:
+        """Raw residuals $f(x_i) - y_i$, shape `y.shape`."""
+        return _predict(f"DataMSE({self.name!r})", model, self.x, self.y.shape) - self.y
+
+    def scaled_residuals(self, model) -> Array:
+        r = self.residuals(model)
+        if self.weights is not None:
+            w = self.weights.astype(r.dtype)
+            return jnp.ravel(jnp.sqrt(w / jnp.sum(w)) * r)
+        if self.chol is not None:
+            if r.ndim == 1:
+                z = jax.scipy.linalg.solve_triangular(self.chol, r, lower=True)
+            else:
+                flat = r.reshape(-1, r.shape[-1])
+                z = jax.scipy.linalg.solve_triangular(self.chol, flat.T, lower=True).T
+            z = jnp.ravel(z)
+            return z / jnp.sqrt(jnp.asarray(z.size, z.dtype))
+        r = jnp.ravel(r)
+        return r / jnp.sqrt(jnp.asarray(r.size, r.dtype))
+
+
+class QuadraticMSE(AbstractSquareTerm):
+    r"""Mean quadratic form of the errors, $\frac1N\sum_i (f(x_i)-y_i)^\top R\,(f(x_i)-y_i)$.
+
+    `R` (shape `(d, d)`, symmetric positive semi-definite) weighs error directions — the
+    LQR imitation loss uses the controller's input cost. With `R = I` it is `d · DataMSE`.
+    """
+
+    x: Array
+    y: Array
+    factor: Array
+    name: str = eqx.field(static=True)
+
+    def __init__(self, x, y, R, *, name: str = "quadratic_mse"):
+        where = f"QuadraticMSE({name!r})"
+        self.x = _as_data(where, "x", x)
+        self.y = _as_data(where, "y", y, min_ndim=2)
+        _check_leading(where, self.x, self.y)
+        R = _as_data(where, "R", R, min_ndim=2)
+        if R.shape != (self.y.shape[-1],) * 2:
+            raise ValueError(
+                f"{where}: R has shape {R.shape} but y of shape {self.y.shape} needs "
+                f"({self.y.shape[-1]}, {self.y.shape[-1]})."
+            )
+        self.factor = _losses._psd_sqrt(where, R)
+        self.name = name
+
+    def residuals(self, model) -> Array:
+        """$S(f(x_i) - y_i)$ with $S^\\top S = R$, shape `(N, d)`."""
+        r = _predict(f"QuadraticMSE({self.name!r})", model, self.x, self.y.shape) - self.y
+        return r @ self.factor.T
+
+    def scaled_residuals(self, model) -> Array:
+        z = self.residuals(model)
+        return jnp.ravel(z) / jnp.sqrt(jnp.asarray(z.shape[0], z.dtype))
+
+
+class DataLoss(AbstractTerm):
+    """Any loss `loss(predictions, targets) -> scalar` of the model on data.
+
+    For losses that are not means of squares (`pl.losses.mae`, `huber`,
+    `sigmoid_binary_cross_entropy`); an objective holding one is minimised with `pl.fit`.
+
+    Example:
+        >>> term = pl.DataLoss(x, y, loss=pl.losses.huber)
+    """
+
+    x: Array
+    y: Array
+    loss: Callable[[Array, Array], Array] = eqx.field(static=True)
+    name: str = eqx.field(static=True)
+
+    def __init__(self, x, y, *, loss: Callable[[Array, Array], Array], name: str | None = None):
+        name = name if name is not None else f"data_{getattr(loss, '__name__', 'loss')}"
+        where = f"DataLoss({name!r})"
+        if not callable(loss):
+            raise ValueError(f"{where}: loss must be callable; got {type(loss).__name__}.")
+        self.x = _as_data(where, "x", x)
+        self.y = _as_data(where, "y", y)
+        _check_leading(where, self.x, self.y)
+        self.loss = loss
+        self.name = name
+
+    def value(self, model) -> Array:
+        pred = _predict(f"DataLoss({self.name!r})", model, self.x, self.y.shape)
+        return jnp.asarray(self.loss(pred, self.y))
+
+
+class Residual(AbstractSquareTerm):
+    r"""Mean squared residual of `fn(model, x)` over collocation points, $\frac1N\sum_i |r(x_i)|^2$.
+
+    `fn` returns the residual at *one* point (a scalar or an array); it is vmapped over
+    the leading axis of `points`. A PDE residual, e.g. for $u'' = g$:
+
+    Example:
+        >>> def poisson(model, x):
+        ...     return jax.grad(jax.grad(model))(x) - jnp.sin(x)
+        >>> term = pl.Residual(poisson, jnp.linspace(0, 1, 64))
+    """
+
+    fn: Callable[[Any, Array], Array] = eqx.field(static=True)
+    points: Array
+    name: str = eqx.field(static=True)
+
+    def __init__(self, fn: Callable, points, *, name: str = "residual"):
+        where = f"Residual({name!r})"
+        if not callable(fn):
+            raise ValueError(f"{where}: fn must be callable fn(model, x); got {type(fn).__name__}.")
+        self.fn = fn
+        self.points = _as_data(where, "points", points)
+        self.name = name
+
+    def residuals(self, model) -> Array:
+        fn = self.fn
+        return jax.vmap(lambda x: jnp.asarray(fn(model, x)))(self.points)
+
+    def scaled_residuals(self, model) -> Array:
+        r = self.residuals(model)
+        # mean over points of |r(x_i)|^2: sum over each point's components
+        return jnp.ravel(r) / jnp.sqrt(jnp.asarray(r.shape[0], r.dtype))
+
+
+def _derivative_fn(f: Callable, order: int, scalar_in: bool) -> Callable:
+    """The `order`-th derivative of `f`: nested `jax.grad` for scalar maps, else jacfwd/jacrev."""
+    g = f
+    for k in range(order):
+        if scalar_in:
+            # d/dx of a scalar-in function: grad for scalar outputs, jacfwd otherwise
+            g = _scalar_derivative(g)
+        else:
+            g = jax.jacrev(g) if k == 0 else jax.jacfwd(g)
+    return g
+
+
+def _scalar_derivative(g: Callable) -> Callable:
+    def dg(x):
+        out = jax.eval_shape(g, x)
+        if out.shape == ():
+            return jax.grad(g)(x)
+        return jax.jacfwd(g)(x)
+
+    return dg
+
+
+class Derivative(AbstractSquareTerm):
+    r"""Squared mismatch of a derivative at one point, $|\partial^k f(a) - t|^2$ (mean over entries).
+
+    For a scalar input the derivative is nested `jax.grad`; for a vector input order 1 is
+    `jax.jacrev` and higher orders nest `jax.jacfwd` over it (order 2 of a scalar output is
+    the Hessian). `target` must have the derivative's shape, or be a scalar (broadcast).
+
+    Args:
+        at: the point, shaped as the model's input.
+        order: derivative order $k \ge 1$ (static).
+        target: the required value of $\partial^k f(a)$.
+
+    Example:
+        >>> zero_slope = pl.Derivative(at=v0, order=1, target=0.0)   # E'(V0) = 0
+    """
+
+    at: Array
+    target: Array
+    order: int = eqx.field(static=True)
+    name: str = eqx.field(static=True)
+
+    def __init__(self, at, order: int, target, *, name: str = "derivative"):
+        where = f"Derivative({name!r})"
+        if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 1:
+            raise ValueError(f"{where}: order must be an integer >= 1; got {order!r}.")
+        self.order = int(order)
+        self.at = _as_data(where, "at", at, min_ndim=0)
+        if not jnp.issubdtype(self.at.dtype, jnp.inexact):
+            self.at = self.at.astype(jnp.result_type(float))
+        self.target = _as_data(where, "target", target, min_ndim=0)
+        self.name = name
+
+    def derivative(self, model) -> Array:
+        """$\\partial^k f$ at `at`."""
+        return _derivative_fn(model, self.order, self.at.ndim == 0)(self.at)
+
+    def residuals(self, model) -> Array:
+        d = self.derivative(model)
+        if self.target.shape not in ((), d.shape):
+            raise ValueError(
+                f"Derivative({self.name!r}): the order-{self.order} derivative has shape "
+                f"{d.shape} but target has shape {self.target.shape}."
+            )
+        return jnp.ravel(d - self.target)
+
+
+class UnitNorm(AbstractSquareTerm):
+    r"""Penalty keeping outputs on a sphere: $\frac1N\sum_i (|f(x_i)|^2 - \rho^2)^2$.
+
+    Example:
+        >>> term = pl.UnitNorm(x)            # |f(x_i)| = 1
+    """
+
+    x: Array
+    radius: Array
+    name: str = eqx.field(static=True)
+
+    def __init__(self, x, radius=1.0, *, name: str = "unit_norm"):
+        where = f"UnitNorm({name!r})"
+        self.x = _as_data(where, "x", x)
+        r = _as_data(where, "radius", radius, min_ndim=0)
+        if r.ndim != 0:
+            raise ValueError(f"{where}: radius must be a scalar; got shape {r.shape}.")
+        if _concrete(r) and not float(r) > 0:
+            raise ValueError(f"{where}: radius must be positive; got {float(r)}.")
+        self.radius = r
+        self.name = name
+
+    def residuals(self, model) -> Array:
+        f = _predict(f"UnitNorm({self.name!r})", model, self.x)
+        sq = jnp.sum(f.reshape(f.shape[0], -1) ** 2, axis=-1)
+        return sq - self.radius**2

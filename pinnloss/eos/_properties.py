@@ -1,0 +1,216 @@
+r"""Equilibrium properties of any $E(V)$ model by automatic differentiation.
+
+$P = -E'(V)$, $B = V E''(V)$, $B' = dB/dP = -1 - V E'''(V)/E''(V)$; $V_0$ solves
+$E'(V_0) = 0$ by a safeguarded Newton iteration bracketed by the sampled volumes.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike
+
+from ._data import EV_PER_A3_TO_GPA, EVData
+
+__all__ = [
+    "EOSProperties",
+    "properties",
+    "pressure",
+    "bulk_modulus",
+    "bulk_modulus_derivative",
+]
+
+
+def _scalar_fn(model):
+    def f(v):
+        out = model(v)
+        out = jnp.asarray(out)
+        if out.shape not in ((), (1,)):
+            raise ValueError(
+                f"eos: the model must return one energy per volume (shape () or (1,)); "
+                f"got shape {out.shape}."
+            )
+        return jnp.reshape(out, ())
+
+    return f
+
+
+def _d1(model):
+    return jax.grad(_scalar_fn(model))
+
+
+def _d2(model):
+    return jax.grad(_d1(model))
+
+
+def _d3(model):
+    return jax.grad(_d2(model))
+
+
+def _map(fn, v):
+    v = jnp.asarray(v)
+    if not jnp.issubdtype(v.dtype, jnp.inexact):
+        v = v.astype(jnp.result_type(float))
+    flat = jnp.ravel(v)
+    return jnp.reshape(jax.vmap(fn)(flat), v.shape)
+
+
+def pressure(model, volume: ArrayLike) -> Array:
+    r"""Pressure $P(V) = -dE/dV$ [eV/Å³] of `model` at `volume` (any shape).
+
+    Multiply by `EV_PER_A3_TO_GPA` (160.2177) for GPa.
+
+    Example:
+        >>> pressure(BirchMurnaghan(0.0, 11.95, 0.88, 5.05), 11.0)   # > 0 under compression
+    """
+    return _map(lambda v: -_d1(model)(v), volume)
+
+
+def bulk_modulus(model, volume: ArrayLike) -> Array:
+    r"""Bulk modulus $B(V) = -V\,dP/dV = V\,E''(V)$ [eV/Å³] at `volume` (any shape).
+
+    Example:
+        >>> bulk_modulus(bm, bm.v0)   # == bm.b0
+    """
+    return _map(lambda v: v * _d2(model)(v), volume)
+
+
+def bulk_modulus_derivative(model, volume: ArrayLike) -> Array:
+    r"""$B'(V) = dB/dP = -1 - V E'''(V)/E''(V)$ (dimensionless) at `volume` (any shape).
+
+    Example:
+        >>> bulk_modulus_derivative(bm, bm.v0)   # == bm.b1
+    """
+    return _map(lambda v: -1.0 - v * _d3(model)(v) / _d2(model)(v), volume)
+
+
+class EOSProperties(eqx.Module):
+    """Equilibrium properties: `v0` [Å³/atom], `e0` [eV/atom], `b0` [eV/Å³], `b0_gpa` [GPa],
+    `b1` [-], and `valid` (a minimum was found inside the bracket, with $E''>0$)."""
+
+    v0: Array
+    e0: Array
+    b0: Array
+    b0_gpa: Array
+    b1: Array
+    valid: Array
+
+    def as_dict(self) -> dict[str, float]:
+        """The properties as Python floats (for JSON), without `valid`."""
+        return {k: float(getattr(self, k)) for k in ("v0", "e0", "b0", "b0_gpa", "b1")}
+
+
+def _newton_min(model, lo, hi, iters: int = 60):
+    """Safeguarded Newton on E'(V) = 0 inside [lo, hi]; returns (v0, valid)."""
+    g = _d1(model)
+    h = _d2(model)
+    dtype = jnp.result_type(lo, hi, float)
+    lo = jnp.asarray(lo, dtype)
+    hi = jnp.asarray(hi, dtype)
+    # start from the lowest energy on a grid: a good, bracketed first guess
+    grid = lo + (hi - lo) * jnp.linspace(0.0, 1.0, 33, dtype=dtype)
+    e = jax.vmap(_scalar_fn(model))(grid)
+    x0 = grid[jnp.argmin(e)]
+    g_lo, g_hi = g(lo), g(hi)
+    bracketed = (g_lo < 0) & (g_hi > 0)
+
+    def body(_, state):
+        a, b, x = state
+        gx = g(x)
+        hx = h(x)
+        # shrink the bracket with the sign of E'(x)
+        a = jnp.where(gx < 0, x, a)
+        b = jnp.where(gx > 0, x, b)
+        newton = x - gx / jnp.where(hx > 0, hx, 1.0)
+        ok = (hx > 0) & (newton > a) & (newton < b) & jnp.isfinite(newton)
+        x_new = jnp.where(ok, newton, 0.5 * (a + b))
+        x_new = jnp.where(gx == 0, x, x_new)
+        return a, b, x_new
+
+    _, _, v0 = jax.lax.fori_loop(0, iters, body, (lo, hi, x0))
+    valid = bracketed & (h(v0) > 0) & jnp.isfinite(v0)
+    return v0, valid
+
+
+def _core(model, lo, hi) -> EOSProperties:
+    v0, valid = _newton_min(model, lo, hi)
+    e0 = _scalar_fn(model)(v0)
+    e2 = _d2(model)(v0)
+    e3 = _d3(model)(v0)
+    b0 = v0 * e2
+    b1 = -1.0 - v0 * e3 / e2
+    return EOSProperties(v0=v0, e0=e0, b0=b0, b0_gpa=b0 * EV_PER_A3_TO_GPA, b1=b1, valid=valid)
+
+
+def _bracket(where, data, bracket):
+    if bracket is not None:
+        lo, hi = bracket
+        return lo, hi
+    if isinstance(data, EVData):
+        return float(data.volume.min()), float(data.volume.max())
+    if data is None:
+        raise ValueError(f"{where}: give the data (or bracket=(v_lo, v_hi)) to bound the search for V0.")
+    v = np.asarray(data)
+    return float(v.min()), float(v.max())
+
+
+def properties(model, data=None, *, bracket=None, check: bool = True) -> EOSProperties:
+    r"""$V_0$, $E_0$, $B_0$ (eV/Å³ and GPa) and $B_0'$ of any $E(V)$ model, by autodiff.
+
+    $V_0$ solves $E'(V_0)=0$ by Newton's method on the model's own derivatives, safeguarded
+    by bisection inside the sampled volume range $[V_{min}, V_{max}]$ of `data` (or
+    `bracket`); $B_0 = V_0 E''(V_0)$ and $B_0' = -1 - V_0 E'''(V_0)/E''(V_0)$. The energy
+    `e0` includes the model's `energy_shift` when it has one (an `EnergyNet` built on
+    shifted `EVData`), so it is absolute.
+
+    Works on forms and nets alike, eagerly or under `jit`/`vmap` (then no checks run; a
+    failed member has `valid == False`).
+
+    Args:
+        model: callable $E(V)$ on one scalar volume.
+        data: `EVData` or an array of volumes giving the bracket.
+        bracket: `(v_lo, v_hi)` instead of `data`.
+        check: raise `ValueError` when the minimum is not inside the bracket (eager only).
+
+    Example:
+        >>> p = properties(result.model, data)
+        >>> p.v0, p.b0_gpa, p.b1
+
+    Reference: F. D. Murnaghan, Proc. Natl. Acad. Sci. 30, 244 (1944) for $B$ and $B'$.
+    """
+    lo, hi = _bracket("properties", data, bracket)
+    shift = getattr(model, "energy_shift", 0.0)
+    tracing = any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves((model, lo, hi)))
+    if tracing:
+        p = _core(model, lo, hi)
+        return eqx.tree_at(lambda q: q.e0, p, p.e0 + shift)
+    if not float(lo) < float(hi):
+        raise ValueError(f"properties: the bracket must satisfy v_lo < v_hi; got ({lo}, {hi}).")
+    p = _jit_core(model, lo, hi)
+    if check and not bool(p.valid):
+        g_lo, g_hi = (float(-x) for x in pressure(model, jnp.array([lo, hi])))
+        if not (g_lo < 0 < g_hi):
+            raise ValueError(
+                "properties: no energy minimum inside the sampled volumes "
+                f"[{float(lo):.6g}, {float(hi):.6g}] Å³ (dE/dV = {g_lo:.3g} and {g_hi:.3g} "
+                "eV/Å³ at the ends; a minimum needs < 0 then > 0). Sample volumes on both sides "
+                "of the equilibrium instead of extrapolating V0."
+            )
+        raise ValueError(
+            "properties: the model is not convex at its stationary point "
+            f"V = {float(p.v0):.6g} Å³ (E'' <= 0); no physical equilibrium."
+        )
+    e0 = np.float64(np.asarray(p.e0, dtype=np.float64)) + np.float64(shift)
+    return EOSProperties(
+        v0=np.float64(p.v0),
+        e0=e0,
+        b0=np.float64(p.b0),
+        b0_gpa=np.float64(p.b0_gpa),
+        b1=np.float64(p.b1),
+        valid=np.bool_(p.valid),
+    )
+
+
+_jit_core = eqx.filter_jit(_core)

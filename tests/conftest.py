@@ -1,0 +1,17 @@
+"""Test configuration: float64 everywhere (E(V) energies and finite differences need it)."""
+
+import os
+import sys
+
+import jax
+import pytest
+
+jax.config.update("jax_enable_x64", True)
+os.environ.setdefault("PINNLOSS_SMOKE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+sys.path.insert(0, os.path.dirname(__file__))
+
+
+@pytest.fixture
+def key():
+    return jax.random.key(0)

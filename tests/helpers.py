@@ -1,0 +1,25 @@
+"""Shared test helpers."""
+
+import jax
+import numpy as np
+
+
+def tree_allclose(a, b, *, rtol=None, atol=None):
+    """True when two pytrees have the same structure and all leaves are close.
+
+    Tolerances default by dtype: tight for float64, loose for float32.
+    """
+    la, ta = jax.tree_util.tree_flatten(a)
+    lb, tb = jax.tree_util.tree_flatten(b)
+    if ta != tb:
+        return False
+    for x, y in zip(la, lb):
+        x, y = np.asarray(x), np.asarray(y)
+        if x.shape != y.shape:
+            return False
+        is64 = x.dtype == np.float64 or y.dtype == np.float64
+        r = rtol if rtol is not None else (1e-10 if is64 else 1e-5)
+        t = atol if atol is not None else (1e-12 if is64 else 1e-6)
+        if not np.allclose(x, y, rtol=r, atol=t):
+            return False
+    return True
