@@ -4,6 +4,14 @@ Public surface, re-exported explicitly; implementation lives in private modules.
 """
 
 from . import losses as losses
+from . import eos as eos
+from . import plot as plot
+from ._extras import langevin_sample as langevin_sample
+from ._extras import per_sample_grad_norms as per_sample_grad_norms
+from ._extras import per_sample_grads as per_sample_grads
+from ._extras import per_sample_losses as per_sample_losses
+from ._extras_a import gauss_newton_matrix as gauss_newton_matrix
+from ._extras_a import hessian_matrix as hessian_matrix
 from ._fit import FitResult as FitResult
 from ._fit import NonFiniteLossError as NonFiniteLossError
 from ._fit import fit as fit

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["EVData", "load", "from_ase", "EV_PER_A3_TO_GPA"]
+__all__ = ["EVData", "load", "from_ase", "example_data", "example_path", "EV_PER_A3_TO_GPA"]
 
 #: 1 eV/Å³ in GPa.
 EV_PER_A3_TO_GPA = 160.21766208
@@ -102,7 +102,9 @@ class EVData:
             )
         if isinstance(reference, str):
             if reference != "min":
-                raise ValueError(f"{where}: reference must be 'min' or a number; got {reference!r}.")
+                raise ValueError(
+                    f"{where}: reference must be 'min' or a number; got {reference!r}."
+                )
             shift = float(e.min())
         else:
             shift = float(reference)
@@ -144,7 +146,10 @@ def _read_table(path: str, text: str, n_atoms, reference, label) -> EVData:
         raise ValueError(f"{where}: the file is empty; expected a header and rows of numbers.")
     delim = "," if "," in lines[0] else (";" if ";" in lines[0] else None)
     if delim:
-        rows = [[c.strip() for c in r] for r in csv.reader(io.StringIO("\n".join(lines)), delimiter=delim)]
+        rows = [
+            [c.strip() for c in r]
+            for r in csv.reader(io.StringIO("\n".join(lines)), delimiter=delim)
+        ]
     else:
         rows = [ln.split() for ln in lines]
     header = rows[0]
@@ -210,8 +215,14 @@ def _read_acwf(path: str, d: dict, key, n_atoms, reference, label) -> EVData:
     return EVData(pts[:, 0], pts[:, 1], n_atoms=n_atoms, reference=reference, label=label or key)
 
 
-def load(source, *, key: str | None = None, n_atoms: int | None = None, reference="min",
-         label: str | None = None) -> EVData:
+def load(
+    source,
+    *,
+    key: str | None = None,
+    n_atoms: int | None = None,
+    reference="min",
+    label: str | None = None,
+) -> EVData:
     """Load energy–volume points as `EVData` (per atom, float64, shifted energies).
 
     Accepted sources:
@@ -252,7 +263,9 @@ def load(source, *, key: str | None = None, n_atoms: int | None = None, referenc
         try:
             import ase.io
         except ImportError as e:
-            raise ValueError(f"{where}: reading {ext or 'this'} files needs ASE (pip install ase).") from e
+            raise ValueError(
+                f"{where}: reading {ext or 'this'} files needs ASE (pip install ase)."
+            ) from e
         try:
             images = ase.io.read(path, index=":")
         except Exception as e:  # noqa: BLE001 - ASE raises many types
@@ -293,7 +306,9 @@ def from_ase(images, *, reference="min", label: str = "") -> EVData:
         raise ValueError("from_ase: no structures given.")
     n = {len(a) for a in images}
     if len(n) != 1:
-        raise ValueError(f"from_ase: all structures must have the same number of atoms; got {sorted(n)}.")
+        raise ValueError(
+            f"from_ase: all structures must have the same number of atoms; got {sorted(n)}."
+        )
     vols, enes = [], []
     for i, a in enumerate(images):
         try:
@@ -305,3 +320,42 @@ def from_ase(images, *, reference="min", label: str = "") -> EVData:
         except Exception as e:  # noqa: BLE001
             raise ValueError(f"from_ase: structure {i} has no periodic cell ({e}).") from e
     return EVData(vols, enes, n_atoms=n.pop(), reference=reference, label=label)
+
+
+def check_precision(where: str, data: EVData) -> None:
+    """Refuse energies that the active JAX float type cannot resolve.
+
+    With `jax_enable_x64` off, arrays are float32 (24-bit mantissa): at |E| = 1e6 eV the
+    spacing is 0.06 eV, larger than a whole E(V) well. `EVData` shifts energies so this
+    only triggers for data built with `reference=0.0` (absolute energies).
+    """
+    import jax
+
+    if jax.config.jax_enable_x64:
+        return
+    scale = float(np.max(np.abs(data.energy)))
+    spread = float(np.ptp(data.energy))
+    if spread == 0.0 or scale * 2.0**-23 > 1e-4 * spread:
+        raise ValueError(
+            f"{where}: float32 cannot resolve these energies (|E| up to {scale:.6g} eV against a "
+            f"spread of {spread:.3g} eV: float32 spacing {scale * 2.0**-23:.2g} eV). Either "
+            "enable float64 with jax.config.update('jax_enable_x64', True), or build EVData "
+            "with the default reference='min' so that energies are shifted."
+        )
+
+
+def example_path() -> str:
+    """Path of the bundled example: fcc Cu, 7 WIEN2k all-electron points (ACWF, MIT licence)."""
+    from importlib.resources import files
+
+    return str(files("pinnloss") / "data" / "cu_fcc_wien2k.csv")
+
+
+def example_data(**kwargs) -> EVData:
+    """The bundled example as `EVData`: fcc Cu from the ACWF WIEN2k set (see data/SOURCE.md).
+
+    Example:
+        >>> data = example_data()
+        >>> fit_eos(data).v0    # ~11.951 Å³/atom
+    """
+    return load(example_path(), label=kwargs.pop("label", "Cu fcc (WIEN2k, ACWF)"), **kwargs)

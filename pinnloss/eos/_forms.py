@@ -88,7 +88,9 @@ class BirchMurnaghan(AbstractEOS):
     def energy(self, v):
         eta = (self.v0 / v) ** (2.0 / 3.0)
         d = eta - 1.0
-        return self.e0 + 9.0 * self.v0 * self.b0 / 16.0 * (d**3 * self.b1 + d**2 * (6.0 - 4.0 * eta))
+        return self.e0 + 9.0 * self.v0 * self.b0 / 16.0 * (
+            d**3 * self.b1 + d**2 * (6.0 - 4.0 * eta)
+        )
 
 
 class BirchMurnaghan4(AbstractEOS):

@@ -151,7 +151,9 @@ def _bracket(where, data, bracket):
     if isinstance(data, EVData):
         return float(data.volume.min()), float(data.volume.max())
     if data is None:
-        raise ValueError(f"{where}: give the data (or bracket=(v_lo, v_hi)) to bound the search for V0.")
+        raise ValueError(
+            f"{where}: give the data (or bracket=(v_lo, v_hi)) to bound the search for V0."
+        )
     v = np.asarray(data)
     return float(v.min()), float(v.max())
 
@@ -182,7 +184,9 @@ def properties(model, data=None, *, bracket=None, check: bool = True) -> EOSProp
     """
     lo, hi = _bracket("properties", data, bracket)
     shift = getattr(model, "energy_shift", 0.0)
-    tracing = any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves((model, lo, hi)))
+    tracing = any(
+        isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves((model, lo, hi))
+    )
     if tracing:
         p = _core(model, lo, hi)
         return eqx.tree_at(lambda q: q.e0, p, p.e0 + shift)

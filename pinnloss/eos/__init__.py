@@ -1,0 +1,39 @@
+"""pinnloss.eos: energy–volume curves of solids.
+
+Data (`EVData`, `load`), classical equations of state (`BirchMurnaghan`, `Vinet`, …) and
+`fit_eos`, a physics-informed neural `EnergyNet` with the terms `ZeroPressure`,
+`BulkModulus`, `BulkModulusDerivative`, `PressureData`, `properties` by autodiff with
+ensemble error bars, and the ACWF metrics `delta`, `epsilon`, `nu`.
+"""
+
+from ._data import EV_PER_A3_TO_GPA as EV_PER_A3_TO_GPA
+from ._data import EVData as EVData
+from ._data import example_data as example_data
+from ._data import example_path as example_path
+from ._data import from_ase as from_ase
+from ._data import load as load
+from ._ensemble import Ensemble as Ensemble
+from ._ensemble import bootstrap as bootstrap
+from ._ensemble import seed_ensemble as seed_ensemble
+from ._fit import cubic_guess as cubic_guess
+from ._fit import fit_eos as fit_eos
+from ._forms import FORMS as FORMS
+from ._forms import AbstractEOS as AbstractEOS
+from ._forms import BirchMurnaghan as BirchMurnaghan
+from ._forms import BirchMurnaghan4 as BirchMurnaghan4
+from ._forms import Murnaghan as Murnaghan
+from ._forms import PoirierTarantola as PoirierTarantola
+from ._forms import Vinet as Vinet
+from ._metrics import delta as delta
+from ._metrics import epsilon as epsilon
+from ._metrics import nu as nu
+from ._net import EnergyNet as EnergyNet
+from ._properties import EOSProperties as EOSProperties
+from ._properties import bulk_modulus as bulk_modulus
+from ._properties import bulk_modulus_derivative as bulk_modulus_derivative
+from ._properties import pressure as pressure
+from ._properties import properties as properties
+from ._terms import BulkModulus as BulkModulus
+from ._terms import BulkModulusDerivative as BulkModulusDerivative
+from ._terms import PressureData as PressureData
+from ._terms import ZeroPressure as ZeroPressure

@@ -1,0 +1,195 @@
+"""Error bars: ensembles over bootstrap resamples or random seeds, in one compiled call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._data import EV_PER_A3_TO_GPA, EVData, check_precision
+from ._fit import _fit_one
+from ._forms import form_class
+from ._net import EnergyNet
+from ._properties import EOSProperties, _core
+
+__all__ = ["Ensemble", "bootstrap", "seed_ensemble"]
+
+_KEYS = ("v0", "e0", "b0", "b0_gpa", "b1")
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    """Mean and standard deviation of each property over an ensemble of fits.
+
+    Attributes:
+        mean, std: `EOSProperties` of NumPy float64 scalars (std with ddof=1).
+        samples: `EOSProperties` of arrays, one entry per member (NaN where it failed).
+        n: members run. n_valid: members with a minimum inside the data range.
+        weights: for `bootstrap`, the `(n, N)` resample counts used as point weights.
+    """
+
+    mean: EOSProperties
+    std: EOSProperties
+    samples: EOSProperties
+    n: int
+    n_valid: int
+    weights: np.ndarray | None = None
+
+    def as_dict(self) -> dict[str, dict[str, float]]:
+        """`{"v0": {"mean": ..., "std": ...}, ...}` as Python floats."""
+        return {
+            k: {"mean": float(getattr(self.mean, k)), "std": float(getattr(self.std, k))}
+            for k in _KEYS
+        }
+
+    def __str__(self) -> str:
+        rows = [
+            f"{k:>7s} = {float(getattr(self.mean, k)):.8g} ± {float(getattr(self.std, k)):.2g}"
+            for k in _KEYS
+        ]
+        return f"Ensemble of {self.n_valid}/{self.n} members\n" + "\n".join(rows)
+
+
+def _summarise(samples: dict[str, np.ndarray], valid: np.ndarray, where: str, weights=None):
+    n = int(valid.size)
+    nv = int(valid.sum())
+    if nv < 2:
+        raise ValueError(
+            f"{where}: only {nv} of {n} ensemble members found a minimum inside the data; "
+            "error bars need at least 2. Use more points or more members."
+        )
+    s = {k: np.where(valid, np.asarray(v, np.float64), np.nan) for k, v in samples.items()}
+    mean = {k: np.float64(np.nanmean(v)) for k, v in s.items()}
+    std = {k: np.float64(np.nanstd(v, ddof=1)) for k, v in s.items()}
+    ok = np.bool_(True)
+    return Ensemble(
+        mean=EOSProperties(**mean, valid=ok),
+        std=EOSProperties(**std, valid=ok),
+        samples=EOSProperties(**s, valid=valid),
+        n=n,
+        n_valid=nv,
+        weights=weights,
+    )
+
+
+@eqx.filter_jit
+def _bootstrap_run(cls, vn, yn, w, max_steps, tol):
+    def one(wi):
+        form, ok, _ = _fit_one(cls, vn, yn, wi, max_steps, tol)
+        p = _core(form, vn[0], vn[-1])
+        distinct = jnp.sum(wi > 0)
+        return p, ok & p.valid & (distinct >= cls.n_params)
+
+    return jax.vmap(one)(w)
+
+
+def bootstrap(
+    data: EVData,
+    form="birch_murnaghan",
+    *,
+    n: int = 200,
+    key,
+    max_steps: int = 50,
+    tol: float = 1e-12,
+) -> Ensemble:
+    r"""Bootstrap error bars of $V_0, E_0, B_0, B_0'$ for a classical form.
+
+    Each member refits the form to a resample of the points drawn with replacement
+    (as multinomial counts used as `DataMSE` weights, so every member has the same shapes);
+    all `n` fits and their `properties` run vmapped in one compiled call. Members with
+    fewer distinct points than parameters, or no minimum inside the data, are dropped
+    (`n_valid` counts the rest).
+
+    Example:
+        >>> ens = bootstrap(data, "birch_murnaghan", n=200, key=jax.random.key(0))
+        >>> ens.mean.v0, ens.std.v0
+
+    Reference: B. Efron, "Bootstrap methods", Ann. Statist. 7, 1 (1979).
+    """
+    cls = form_class(form)
+    if not isinstance(data, EVData):
+        raise ValueError(f"bootstrap: data must be an EVData; got {type(data).__name__}.")
+    if int(n) < 2:
+        raise ValueError(f"bootstrap: n must be at least 2; got {n}.")
+    N = len(data)
+    if N < cls.n_params:
+        raise ValueError(
+            f"bootstrap: {cls.__name__} needs at least {cls.n_params} points; got {N}."
+        )
+    check_precision("bootstrap", data)
+    c = float(data.volume.mean())
+    s = float(np.ptp(data.energy))
+    idx = jax.random.randint(key, (int(n), N), 0, N)
+    counts = jax.vmap(lambda i: jnp.zeros(N).at[i].add(1.0))(idx)
+    p, valid = _bootstrap_run(
+        cls, jnp.asarray(data.volume / c), jnp.asarray(data.energy / s), counts, max_steps, tol
+    )
+    b0 = np.asarray(p.b0, np.float64) * s / c
+    samples = {
+        "v0": np.asarray(p.v0, np.float64) * c,
+        "e0": np.asarray(p.e0, np.float64) * s + data.energy_shift,
+        "b0": b0,
+        "b0_gpa": b0 * EV_PER_A3_TO_GPA,
+        "b1": np.asarray(p.b1, np.float64),
+    }
+    return _summarise(samples, np.asarray(valid), "bootstrap", np.asarray(counts))
+
+
+@eqx.filter_jit
+def _seed_run(models, objective, lo, hi, max_steps, tol):
+    from .._lsq import least_squares
+
+    def one(m):
+        res = least_squares(m, objective, max_steps=max_steps, tol=tol)
+        return _core(res.model, lo, hi), res.loss
+
+    return eqx.filter_vmap(one)(models)
+
+
+def seed_ensemble(
+    data: EVData,
+    objective=None,
+    *,
+    n: int = 8,
+    key,
+    width: int = 32,
+    depth: int = 2,
+    max_steps: int = 200,
+    tol: float = 1e-10,
+) -> Ensemble:
+    r"""Error bars from an ensemble of `EnergyNet`s started from different random seeds.
+
+    Builds `n` nets (one per key split), fits each with `pl.least_squares` on the same
+    `objective` (default: `pl.DataMSE(data.volume, data.energy)`), and evaluates
+    `properties` on each; all vmapped in one compiled call. The spread measures how much the
+    data and constraints leave the neural $E(V)$ undetermined.
+
+    Example:
+        >>> objective = pl.DataMSE(data.volume, data.energy) + eos.ZeroPressure(v0=ref.v0)
+        >>> ens = seed_ensemble(data, objective, n=8, key=jax.random.key(0))
+        >>> print(ens)
+    """
+    from .._terms import DataMSE
+
+    if not isinstance(data, EVData):
+        raise ValueError(f"seed_ensemble: data must be an EVData; got {type(data).__name__}.")
+    if int(n) < 2:
+        raise ValueError(f"seed_ensemble: n must be at least 2; got {n}.")
+    if objective is None:
+        objective = DataMSE(data.volume, data.energy, name="energy")
+    keys = jax.random.split(key, int(n))
+    models = eqx.filter_vmap(lambda k: EnergyNet(data, width=width, depth=depth, key=k))(keys)
+    lo, hi = float(data.volume.min()), float(data.volume.max())
+    p, _ = _seed_run(models, objective, lo, hi, max_steps, tol)
+    b0 = np.asarray(p.b0, np.float64)
+    samples = {
+        "v0": np.asarray(p.v0, np.float64),
+        "e0": np.asarray(p.e0, np.float64) + data.energy_shift,
+        "b0": b0,
+        "b0_gpa": b0 * EV_PER_A3_TO_GPA,
+        "b1": np.asarray(p.b1, np.float64),
+    }
+    return _summarise(samples, np.asarray(p.valid), "seed_ensemble")

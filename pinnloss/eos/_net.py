@@ -1,0 +1,87 @@
+"""A small neural E(V) whose input and output scaling come from the data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike, PRNGKeyArray
+
+from ._data import EVData, check_precision
+
+__all__ = ["EnergyNet"]
+
+
+class EnergyNet(eqx.Module):
+    r"""An MLP $E(V)$ with data-derived input and output scaling.
+
+    $$E(V) = \bar E + s_E\,\mathrm{MLP}\Big(\frac{V - \bar V}{s_V}\Big),$$
+    with $\bar V, s_V$ the centre and half-width of the sampled volumes and $\bar E, s_E$
+    the mean and half-range of the (shifted) energies. Unscaled inputs (V ≈ 10–100 Å³) and
+    outputs make the MSE gradients lopsided and the Jacobian badly conditioned; scaled,
+    every layer sees O(1) numbers. The scaling constants are wrapped in
+    `jax.lax.stop_gradient`, so solvers do not move them.
+
+    The net predicts `EVData.energy` (shifted); `energy_shift` (a static float) records the
+    shift, and `properties` adds it back to report an absolute $E_0$.
+
+    Args:
+        data: the `EVData` that sets the scaling.
+        width: hidden units per layer. depth: hidden layers.
+        key: a `jax.random.key`.
+        activation: a smooth activation (default `tanh`, so $E'$, $E''$, $E'''$ exist).
+
+    Example:
+        >>> net = EnergyNet(data, key=jax.random.key(0))
+        >>> objective = pl.DataMSE(data.volume, data.energy) + eos.ZeroPressure(v0=ref.v0)
+        >>> net = pl.least_squares(net, objective).model
+    """
+
+    mlp: eqx.nn.MLP
+    v_center: Array
+    v_scale: Array
+    e_center: Array
+    e_scale: Array
+    energy_shift: float = eqx.field(static=True)
+
+    def __init__(
+        self,
+        data: EVData,
+        *,
+        width: int = 32,
+        depth: int = 2,
+        key: PRNGKeyArray,
+        activation: Callable = jax.nn.tanh,
+    ):
+        if not isinstance(data, EVData):
+            raise ValueError(
+                f"EnergyNet: data must be an EVData (eos.EVData or eos.load); got "
+                f"{type(data).__name__}."
+            )
+        if int(width) < 1 or int(depth) < 1:
+            raise ValueError(f"EnergyNet: width and depth must be >= 1; got {width}, {depth}.")
+        check_precision("EnergyNet", data)
+        v, e = data.volume, data.energy
+        self.v_center = jnp.asarray(0.5 * (v.max() + v.min()))
+        self.v_scale = jnp.asarray(0.5 * (v.max() - v.min()))
+        self.e_center = jnp.asarray(float(np.mean(e)))
+        spread = 0.5 * float(np.ptp(e))
+        self.e_scale = jnp.asarray(spread if spread > 0 else 1.0)
+        self.energy_shift = float(data.energy_shift)
+        self.mlp = eqx.nn.MLP(
+            "scalar", "scalar", int(width), int(depth), activation=activation, key=key
+        )
+
+    def __call__(self, v: ArrayLike) -> Array:
+        vc, vs, ec, es = jax.lax.stop_gradient(
+            (self.v_center, self.v_scale, self.e_center, self.e_scale)
+        )
+        v = jnp.asarray(v)
+        if v.shape != ():
+            raise ValueError(
+                f"EnergyNet: call on one scalar volume (vmap for many); got shape {v.shape}."
+            )
+        return ec + es * self.mlp((v - vc) / vs)

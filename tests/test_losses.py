@@ -1,0 +1,131 @@
+"""pinnloss.losses against optax.losses, hand formulas and each other."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import pinnloss as pl
+from pinnloss import losses as L
+
+
+@pytest.fixture
+def data():
+    k1, k2 = jax.random.split(jax.random.key(1))
+    return jax.random.normal(k1, (20, 3)), jax.random.normal(k2, (20, 3))
+
+
+def test_mse_matches_optax(data):
+    p, t = data
+    np.testing.assert_allclose(L.mse(p, t), jnp.mean(optax.losses.squared_error(p, t)), rtol=1e-14)
+
+
+def test_mae_matches_hand_formula(data):
+    p, t = data
+    np.testing.assert_allclose(L.mae(p, t), np.mean(np.abs(np.asarray(p) - np.asarray(t))), rtol=1e-14)
+
+
+@pytest.mark.parametrize("delta", [0.1, 1.0, 3.0])
+def test_huber_matches_optax(data, delta):
+    p, t = data
+    ref = jnp.mean(optax.losses.huber_loss(p, t, delta=delta))
+    np.testing.assert_allclose(L.huber(p, t, delta), ref, rtol=1e-14)
+
+
+def test_bce_matches_optax_and_is_stable():
+    z = jnp.array([-1000.0, -30.0, -1.0, 0.0, 2.0, 40.0, 1000.0])
+    y = jnp.array([1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0])
+    ref = jnp.mean(optax.losses.sigmoid_binary_cross_entropy(z, y))
+    np.testing.assert_allclose(L.sigmoid_binary_cross_entropy(z, y), ref, rtol=1e-12)
+    g = jax.grad(L.sigmoid_binary_cross_entropy)(z, y)
+    assert np.all(np.isfinite(g))
+    # confidently wrong logits keep a gradient of size 1/N
+    np.testing.assert_allclose(abs(g[0]), 1 / len(z), rtol=1e-12)
+
+
+def test_masked_mse_equals_mse_of_kept_subset(data):
+    p, t = data
+    mask = (jnp.arange(20) % 3 != 0).astype(float)
+    keep = np.asarray(mask, bool)
+    np.testing.assert_allclose(L.weighted_mse(p, t, mask), L.mse(p[keep], t[keep]), rtol=1e-14)
+    # per-element mask
+    emask = jax.random.bernoulli(jax.random.key(3), 0.6, p.shape).astype(float)
+    ek = np.asarray(emask, bool)
+    ref = np.mean((np.asarray(p) - np.asarray(t))[ek] ** 2)
+    np.testing.assert_allclose(L.weighted_mse(p, t, emask), ref, rtol=1e-14)
+
+
+def test_weighted_mse_hand_formula(data):
+    p, t = data
+    w = jnp.linspace(0.1, 2.0, 20)
+    r2 = np.sum((np.asarray(p) - np.asarray(t)) ** 2, axis=1)
+    ref = np.sum(np.asarray(w) * r2) / (3 * np.sum(np.asarray(w)))
+    np.testing.assert_allclose(L.weighted_mse(p, t, w), ref, rtol=1e-13)
+
+
+def test_gls_equals_mse_of_whitened_residuals():
+    key = jax.random.key(5)
+    a = jax.random.normal(key, (6, 6))
+    cov = a @ a.T + 0.5 * jnp.eye(6)
+    p, t = jax.random.normal(jax.random.key(6), (2, 6))
+    chol = np.linalg.cholesky(np.asarray(cov))
+    white = np.linalg.solve(chol, np.asarray(p - t))
+    np.testing.assert_allclose(L.gls(p, t, cov), np.mean(white**2), rtol=1e-12)
+    # the Mahalanobis form, for the record
+    r = np.asarray(p - t)
+    np.testing.assert_allclose(L.gls(p, t, cov), r @ np.linalg.solve(cov, r) / 6, rtol=1e-12)
+    # identity covariance: plain MSE
+    np.testing.assert_allclose(L.gls(p, t, jnp.eye(6)), L.mse(p, t), rtol=1e-14)
+
+
+def test_gls_across_outputs(data):
+    p, t = data
+    cov = jnp.array([[2.0, 0.5, 0.1], [0.5, 1.0, 0.2], [0.1, 0.2, 0.5]])
+    r = np.asarray(p - t)
+    ref = np.mean(np.einsum("ni,ij,nj->n", r, np.linalg.inv(np.asarray(cov)), r)) / 3
+    np.testing.assert_allclose(L.gls(p, t, cov), ref, rtol=1e-12)
+
+
+def test_quadratic_form(data):
+    p, t = data
+    a = jax.random.normal(jax.random.key(8), (3, 2))
+    R = a @ a.T  # rank 2: positive semi-definite, singular
+    r = np.asarray(p - t)
+    ref = np.mean(np.einsum("ni,ij,nj->n", r, np.asarray(R), r))
+    np.testing.assert_allclose(L.quadratic(p, t, R), ref, rtol=1e-12)
+    np.testing.assert_allclose(L.quadratic(p, t, jnp.eye(3)), 3 * L.mse(p, t), rtol=1e-13)
+
+
+def test_losses_under_jit_vmap_grad(data):
+    p, t = data
+    for fn in (L.mse, L.mae, L.huber, L.sigmoid_binary_cross_entropy):
+        np.testing.assert_allclose(jax.jit(fn)(p, t), fn(p, t), rtol=1e-14)
+        per_row = jax.vmap(fn)(p, t)
+        np.testing.assert_allclose(jnp.mean(per_row), fn(p, t), rtol=1e-13)
+    # gradient of mse against the hand formula 2 r / N
+    g = jax.grad(L.mse)(p, t)
+    np.testing.assert_allclose(g, 2 * (p - t) / p.size, rtol=1e-13)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: L.mse(jnp.zeros(5), jnp.zeros((5, 1))), r"mse: .*\(5,\).*\(5, 1\).*\(N, N\)"),
+        (lambda: L.weighted_mse(jnp.zeros(3), jnp.ones(3), -jnp.ones(3)), "non-negative"),
+        (lambda: L.weighted_mse(jnp.zeros(3), jnp.ones(3), jnp.zeros(3)), "all weights are zero"),
+        (lambda: L.weighted_mse(jnp.zeros(3), jnp.ones(3), jnp.ones(4)), "weights of shape"),
+        (lambda: L.gls(jnp.zeros(2), jnp.ones(2), jnp.array([[1.0, 2.0], [0.0, 1.0]])), "not symmetric"),
+        (lambda: L.gls(jnp.zeros(2), jnp.ones(2), jnp.array([[1.0, 2.0], [2.0, 1.0]])), "not positive definite"),
+        (lambda: L.gls(jnp.zeros(3), jnp.ones(3), jnp.eye(2)), "cov of shape"),
+        (lambda: L.quadratic(jnp.zeros((2, 2)), jnp.ones((2, 2)), -jnp.eye(2)), "semi-definite"),
+        (lambda: L.huber(jnp.zeros(2), jnp.ones(2), -1.0), "delta"),
+    ],
+)
+def test_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_public_namespace():
+    assert pl.losses is L
