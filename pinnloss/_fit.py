@@ -20,7 +20,9 @@ __all__ = ["fit", "FitResult", "NonFiniteLossError"]
 class NonFiniteLossError(FloatingPointError):
     """A fit met a non-finite loss or gradient. `.model` is the last model with a finite loss."""
 
-    def __init__(self, message: str, *, step: int, term: str | None, model: Any, result: Any = None):
+    def __init__(
+        self, message: str, *, step: int, term: str | None, model: Any, result: Any = None
+    ):
         super().__init__(message)
         self.step = step
         self.term = term
@@ -69,8 +71,19 @@ def _all_finite(tree) -> Array:
 
 
 @eqx.filter_jit
-def _run_chunk(params, static, objective, optimizer, opt_state, good, failed_step, failed_term,
-               start, total_steps, chunk: int):
+def _run_chunk(
+    params,
+    static,
+    objective,
+    optimizer,
+    opt_state,
+    good,
+    failed_step,
+    failed_term,
+    start,
+    total_steps,
+    chunk: int,
+):
     """`chunk` optimizer steps as one `lax.scan`; steps at or past `total_steps` are no-ops."""
     value_fn = _make_value_fn(static, objective)
     scalar_fn = lambda p: value_fn(p)[0]
@@ -103,9 +116,7 @@ def _run_chunk(params, static, objective, optimizer, opt_state, good, failed_ste
         return carry, record
 
     idx = start + jnp.arange(chunk)
-    carry, records = jax.lax.scan(
-        step, (params, opt_state, good, failed_step, failed_term), idx
-    )
+    carry, records = jax.lax.scan(step, (params, opt_state, good, failed_step, failed_term), idx)
     return carry, records
 
 
@@ -162,7 +173,8 @@ def fit(
         raise ValueError(f"fit: steps must be a positive integer; got {steps!r}.")
     if not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
         raise ValueError(
-            f"fit: optimizer must be an optax.GradientTransformation; got {type(optimizer).__name__}."
+            "fit: optimizer must be an optax.GradientTransformation; "
+            f"got {type(optimizer).__name__}."
         )
     steps = int(steps)
     params, static = _split(model, filter_spec)
@@ -192,8 +204,17 @@ def fit(
     for c in range(n_chunks):
         start = jnp.asarray(c * chunk_size)
         (params, opt_state, good, failed_step, failed_term), rec = _run_chunk(
-            params, static, objective, opt, opt_state, good, failed_step, failed_term,
-            start, total, chunk_size,
+            params,
+            static,
+            objective,
+            opt,
+            opt_state,
+            good,
+            failed_step,
+            failed_term,
+            start,
+            total,
+            chunk_size,
         )
         records.append(rec)
         if bar is not None:
@@ -214,7 +235,8 @@ def fit(
     # the returned model must have a finite loss: if the last update broke it, report that
     last_bad = ~jnp.isfinite(loss) & (failed_step < 0)
     failed_term = jnp.where(
-        last_bad, jnp.where(jnp.any(~jnp.isfinite(vals)), jnp.argmax(~jnp.isfinite(vals)), -1),
+        last_bad,
+        jnp.where(jnp.any(~jnp.isfinite(vals)), jnp.argmax(~jnp.isfinite(vals)), -1),
         failed_term,
     )
     failed_step = jnp.where(last_bad, steps, failed_step)

@@ -78,6 +78,7 @@ def _solve_psd(A: Array, b: Array) -> Array:
 def _lm(params, static, objective, max_steps, tol, atol, method: str, geodesic: bool):
     flat, unravel = ravel_pytree(params)
     vals0 = objective.term_values(eqx.combine(params, static))
+
     def resid(x):
         model = eqx.combine(unravel(x), static)
         return objective.scaled_residuals(model)
@@ -158,16 +159,34 @@ def _lm(params, static, objective, max_steps, tol, atol, method: str, geodesic: 
                 ),
             ),
         )
-        return dict(x=x2, r=r2, J=J2, F=F2, mu=mu_new, nu=nu_new, n=n,
-                    acc=s["acc"] + accept.astype(jnp.int32), code=code)
+        return dict(
+            x=x2,
+            r=r2,
+            J=J2,
+            F=F2,
+            mu=mu_new,
+            nu=nu_new,
+            n=n,
+            acc=s["acc"] + accept.astype(jnp.int32),
+            code=code,
+        )
 
     code0 = jnp.where(
         ~jnp.isfinite(F0) | ~jnp.all(jnp.isfinite(J0)),
         _NONFINITE,
         jnp.where(2 * F0 <= atol, _LOSS, jnp.where(max_steps <= 0, _MAXSTEPS, _RUNNING)),
     )
-    state = dict(x=flat, r=r0, J=J0, F=F0, mu=mu0, nu=jnp.asarray(2.0, dtype), n=jnp.asarray(0),
-                 acc=jnp.asarray(0, jnp.int32), code=code0)
+    state = dict(
+        x=flat,
+        r=r0,
+        J=J0,
+        F=F0,
+        mu=mu0,
+        nu=jnp.asarray(2.0, dtype),
+        n=jnp.asarray(0),
+        acc=jnp.asarray(0, jnp.int32),
+        code=code0,
+    )
     state = jax.lax.while_loop(cond, body, state)
     out = unravel(state["x"]), 2 * state["F"], state["n"], state["acc"], state["code"], 2 * F0
     return out, vals0
@@ -227,20 +246,30 @@ def least_squares(
             "pl.fit(model, objective, optax.adam(...), steps=...) instead."
         )
     if method not in ("auto", "dual", "primal"):
-        raise ValueError(f"least_squares: method must be 'auto', 'dual' or 'primal'; got {method!r}.")
+        raise ValueError(
+            f"least_squares: method must be 'auto', 'dual' or 'primal'; got {method!r}."
+        )
     if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 0:
-        raise ValueError(f"least_squares: max_steps must be a non-negative integer; got {max_steps!r}.")
+        raise ValueError(
+            f"least_squares: max_steps must be a non-negative integer; got {max_steps!r}."
+        )
     if not tol >= 0 or not atol >= 0:
         raise ValueError(f"least_squares: tol and atol must be non-negative; got {tol}, {atol}.")
     params, static = eqx.partition(model, filter_spec)
-    flat, unravel = ravel_pytree(params)
-    if flat.size == 0:
+    leaves = jax.tree_util.tree_leaves(params)
+    if not leaves:
         raise ValueError("least_squares: the model has no trainable (inexact array) parameters.")
 
-    dtype = flat.dtype
+    dtype = jnp.result_type(*leaves)
     (fitted, loss, steps, acc, code, loss0), vals0 = _lm(
-        params, static, objective, jnp.asarray(max_steps), jnp.asarray(tol, dtype),
-        jnp.asarray(atol, dtype), method, geodesic,
+        params,
+        static,
+        objective,
+        jnp.asarray(max_steps),
+        jnp.asarray(tol, dtype),
+        jnp.asarray(atol, dtype),
+        method,
+        geodesic,
     )
     if throw and _concrete(code) and np.any(np.asarray(code) == _NONFINITE):
         vals0 = np.asarray(vals0)

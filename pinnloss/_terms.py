@@ -17,7 +17,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike
+from jaxtyping import Array
 
 from . import losses as _losses
 
@@ -259,7 +259,9 @@ class Objective(AbstractTerm):
                 "objective has no residual vector; minimise it with pl.fit and an Optax "
                 "optimizer instead."
             )
-        parts = [jnp.sqrt(self.weights[i]) * t.scaled_residuals(model) for i, t in enumerate(self.terms)]
+        parts = [
+            jnp.sqrt(self.weights[i]) * t.scaled_residuals(model) for i, t in enumerate(self.terms)
+        ]
         return jnp.concatenate(parts)
 
     def __repr__(self) -> str:
@@ -469,7 +471,7 @@ def _scalar_derivative(g: Callable) -> Callable:
 
 
 class Derivative(AbstractSquareTerm):
-    r"""Squared mismatch of a derivative at one point, $|\partial^k f(a) - t|^2$ (mean over entries).
+    r"""Squared mismatch of a derivative at one point, $|\partial^k f(a) - t|^2$ (entry mean).
 
     For a scalar input the derivative is nested `jax.grad`; for a vector input order 1 is
     `jax.jacrev` and higher orders nest `jax.jacfwd` over it (order 2 of a scalar output is

@@ -73,7 +73,11 @@ def weighted_mse(predictions: ArrayLike, targets: ArrayLike, weights: ArrayLike)
 
 def _broadcast_weights(fn: str, weights, shape) -> Array:
     w = jnp.asarray(weights)
-    if w.ndim > len(shape) or w.shape != shape[: w.ndim] and w.shape != shape[len(shape) - w.ndim :]:
+    if (
+        w.ndim > len(shape)
+        or w.shape != shape[: w.ndim]
+        and w.shape != shape[len(shape) - w.ndim :]
+    ):
         raise ValueError(
             f"{fn}: weights of shape {w.shape} do not match residuals of shape {shape}; "
             "give one weight per sample (leading axis) or one per element."

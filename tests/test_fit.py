@@ -69,8 +69,13 @@ def test_new_weights_do_not_recompile_the_loop():
     pl.fit(model, OBJ, ADAM, steps=200, progress=False)
     before = pl._fit._run_chunk._cached._cache_size()
     for w in (1.0, 7.0, 1e3):
-        pl.fit(model, pl.DataMSE(X, Y) + w * pl.Derivative(0.0, 1, 2.0, name="slope"), ADAM,
-               steps=200, progress=False)
+        pl.fit(
+            model,
+            pl.DataMSE(X, Y) + w * pl.Derivative(0.0, 1, 2.0, name="slope"),
+            ADAM,
+            steps=200,
+            progress=False,
+        )
     assert pl._fit._run_chunk._cached._cache_size() == before
 
 
@@ -109,7 +114,9 @@ def test_non_finite_loss_stops_with_step_and_term_and_keeps_last_finite_model():
 
     model = Blow(jnp.array(0.5))
     obj = pl.DataMSE(X, -50.0 * X, name="fit_me")
-    with pytest.raises(pl.NonFiniteLossError, match=r"step \d+ \(term 'fit_me' is non-finite\)") as e:
+    with pytest.raises(
+        pl.NonFiniteLossError, match=r"step \d+ \(term 'fit_me' is non-finite\)"
+    ) as e:
         pl.fit(model, obj, optax.sgd(0.5), steps=200, progress=False)
     err = e.value
     assert err.term == "fit_me" and err.step > 0
@@ -185,8 +192,13 @@ def test_least_squares_matches_scipy_on_overdetermined_problem():
     x = jnp.linspace(0, 4, 40)
     y = 2.0 * jnp.exp(-1.3 * x) + 0.5 + 0.01 * jnp.cos(9 * x)
     res = pl.least_squares(Exp(jnp.array([1.0, 1.0, 0.0])), pl.DataMSE(x, y))
-    ref = scipy_lsq(lambda p: p[0] * np.exp(-p[1] * x) + p[2] - y, [1.0, 1.0, 0.0],
-                    xtol=1e-15, ftol=1e-15, gtol=1e-15)
+    ref = scipy_lsq(
+        lambda p: p[0] * np.exp(-p[1] * x) + p[2] - y,
+        [1.0, 1.0, 0.0],
+        xtol=1e-15,
+        ftol=1e-15,
+        gtol=1e-15,
+    )
     np.testing.assert_allclose(res.model.p, ref.x, rtol=1e-8)
 
 

@@ -23,7 +23,9 @@ def test_mse_matches_optax(data):
 
 def test_mae_matches_hand_formula(data):
     p, t = data
-    np.testing.assert_allclose(L.mae(p, t), np.mean(np.abs(np.asarray(p) - np.asarray(t))), rtol=1e-14)
+    np.testing.assert_allclose(
+        L.mae(p, t), np.mean(np.abs(np.asarray(p) - np.asarray(t))), rtol=1e-14
+    )
 
 
 @pytest.mark.parametrize("delta", [0.1, 1.0, 3.0])
@@ -115,8 +117,14 @@ def test_losses_under_jit_vmap_grad(data):
         (lambda: L.weighted_mse(jnp.zeros(3), jnp.ones(3), -jnp.ones(3)), "non-negative"),
         (lambda: L.weighted_mse(jnp.zeros(3), jnp.ones(3), jnp.zeros(3)), "all weights are zero"),
         (lambda: L.weighted_mse(jnp.zeros(3), jnp.ones(3), jnp.ones(4)), "weights of shape"),
-        (lambda: L.gls(jnp.zeros(2), jnp.ones(2), jnp.array([[1.0, 2.0], [0.0, 1.0]])), "not symmetric"),
-        (lambda: L.gls(jnp.zeros(2), jnp.ones(2), jnp.array([[1.0, 2.0], [2.0, 1.0]])), "not positive definite"),
+        (
+            lambda: L.gls(jnp.zeros(2), jnp.ones(2), jnp.array([[1.0, 2.0], [0.0, 1.0]])),
+            "not symmetric",
+        ),
+        (
+            lambda: L.gls(jnp.zeros(2), jnp.ones(2), jnp.array([[1.0, 2.0], [2.0, 1.0]])),
+            "not positive definite",
+        ),
         (lambda: L.gls(jnp.zeros(3), jnp.ones(3), jnp.eye(2)), "cov of shape"),
         (lambda: L.quadratic(jnp.zeros((2, 2)), jnp.ones((2, 2)), -jnp.eye(2)), "semi-definite"),
         (lambda: L.huber(jnp.zeros(2), jnp.ones(2), -1.0), "delta"),

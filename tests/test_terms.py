@@ -60,7 +60,10 @@ def all_terms():
         "residual": (pl.Residual(lambda m, x: jax.grad(m)(x) - x, X), "poly"),
         "derivative": (pl.Derivative(0.4, 2, 1.0), "poly"),
         "unit_norm": (pl.UnitNorm(xv), "vec"),
-        "quadratic": (pl.QuadraticMSE(xv, jnp.ones((7, 3)), jnp.diag(jnp.array([1.0, 2.0, 0.0]))), "vec"),
+        "quadratic": (
+            pl.QuadraticMSE(xv, jnp.ones((7, 3)), jnp.diag(jnp.array([1.0, 2.0, 0.0]))),
+            "vec",
+        ),
     }
 
 
@@ -131,7 +134,10 @@ def test_derivative_against_finite_differences(poly, vec):
         e = 1e-5 * eye[j]
         np.testing.assert_allclose(J[:, j], (vec(x + e) - vec(x - e)) / 2e-5, rtol=1e-7, atol=1e-9)
         np.testing.assert_allclose(
-            H[:, :, j], (jax.jacrev(vec)(x + e) - jax.jacrev(vec)(x - e)) / 2e-5, rtol=1e-6, atol=1e-8
+            H[:, :, j],
+            (jax.jacrev(vec)(x + e) - jax.jacrev(vec)(x - e)) / 2e-5,
+            rtol=1e-6,
+            atol=1e-8,
         )
 
 
@@ -193,17 +199,32 @@ def test_nonsquare_objective_has_no_residuals(poly):
         (lambda: pl.DataMSE(jnp.zeros(5), jnp.zeros(4)), r"DataMSE.*5 points.*4"),
         (lambda: pl.DataMSE(jnp.zeros(3), jnp.array([1.0, jnp.nan, 2.0])), r"y contains 1 NaN"),
         (lambda: pl.DataMSE(jnp.array([1.0, jnp.inf]), jnp.zeros(2)), r"x contains 1 NaN or inf"),
-        (lambda: pl.DataMSE(jnp.zeros(3), jnp.zeros(3), weights=jnp.zeros(3)), "all weights are zero"),
-        (lambda: pl.DataMSE(jnp.zeros(3), jnp.zeros(3), weights=jnp.array([1.0, -1, 1])), "non-negative"),
-        (lambda: pl.DataMSE(jnp.zeros(2), jnp.zeros(2), cov=jnp.array([[1.0, 2], [2, 1]])), "positive definite"),
-        (lambda: pl.DataMSE(jnp.zeros(2), jnp.zeros(2), cov=jnp.array([[1.0, 0.1], [0, 1]])), "not symmetric"),
+        (
+            lambda: pl.DataMSE(jnp.zeros(3), jnp.zeros(3), weights=jnp.zeros(3)),
+            "all weights are zero",
+        ),
+        (
+            lambda: pl.DataMSE(jnp.zeros(3), jnp.zeros(3), weights=jnp.array([1.0, -1, 1])),
+            "non-negative",
+        ),
+        (
+            lambda: pl.DataMSE(jnp.zeros(2), jnp.zeros(2), cov=jnp.array([[1.0, 2], [2, 1]])),
+            "positive definite",
+        ),
+        (
+            lambda: pl.DataMSE(jnp.zeros(2), jnp.zeros(2), cov=jnp.array([[1.0, 0.1], [0, 1]])),
+            "not symmetric",
+        ),
         (lambda: pl.DataMSE(jnp.zeros(3), jnp.zeros(3), cov=jnp.eye(2)), r"cov has shape \(2, 2\)"),
         (lambda: pl.DataMSE(jnp.zeros(0), jnp.zeros(0)), "empty"),
         (lambda: pl.Residual(lambda m, x: m(x), jnp.zeros((0, 2))), r"Residual.*points is empty"),
         (lambda: pl.Derivative(0.0, 0, 0.0), "order must be an integer >= 1"),
         (lambda: pl.Derivative(jnp.nan, 1, 0.0), "at contains"),
         (lambda: pl.UnitNorm(jnp.zeros((3, 2)), radius=-1.0), "radius must be positive"),
-        (lambda: pl.QuadraticMSE(jnp.zeros((3, 2)), jnp.zeros((3, 2)), -jnp.eye(2)), "semi-definite"),
+        (
+            lambda: pl.QuadraticMSE(jnp.zeros((3, 2)), jnp.zeros((3, 2)), -jnp.eye(2)),
+            "semi-definite",
+        ),
         (lambda: -1.0 * pl.DataMSE(jnp.zeros(3), jnp.zeros(3)), "weight must be non-negative"),
         (lambda: jnp.ones(2) * pl.DataMSE(jnp.zeros(3), jnp.zeros(3)), "weight must be a scalar"),
     ],
