@@ -65,11 +65,6 @@ def _make_value_fn(static, objective: Objective):
     return value_fn
 
 
-def _all_finite(tree) -> Array:
-    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]
-    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
-
-
 @eqx.filter_jit
 def _run_chunk(
     params,
@@ -78,52 +73,65 @@ def _run_chunk(
     optimizer,
     opt_state,
     good,
-    failed_step,
-    failed_term,
+    failed,
     start,
-    total_steps,
+    stop,
     chunk: int,
+    freeze: bool,
 ):
-    """`chunk` optimizer steps as one `lax.scan`; steps at or past `total_steps` are no-ops."""
+    """`chunk` optimizer steps from step `start`, compiled as one `lax.scan`.
+
+    `failed` is `[step, term]` of the first non-finite loss (`-1` while none). The lean
+    path (`freeze=False`) does no per-step selects — a select over every parameter and
+    optimizer-state leaf made each step ~2× slower on the E(V) net — and lets a failure
+    run on: `fit` then replays the chunk with `freeze=True`, which stops updating at the
+    failure or at step `stop` and keeps `good`, the last parameters with a finite loss.
+    """
     value_fn = _make_value_fn(static, objective)
     scalar_fn = lambda p: value_fn(p)[0]
 
     def step(carry, i):
-        params, opt_state, good, failed_step, failed_term = carry
+        params, opt_state, good, failed = carry
         (loss, vals), grads = jax.value_and_grad(value_fn, has_aux=True)(params)
-        finite = jnp.isfinite(loss) & _all_finite(grads)
-        active = (i < total_steps) & (failed_step < 0)
         updates, new_state = optimizer.update(
             grads, opt_state, params, value=loss, grad=grads, value_fn=scalar_fn
         )
         new_params = eqx.apply_updates(params, updates)
-        proceed = active & finite
-        sel = lambda a, b: jax.tree_util.tree_map(
-            lambda u, v: jnp.where(proceed, u, v) if eqx.is_array(u) else u, a, b
-        )
-        newly_failed = active & ~finite
-        bad_terms = ~jnp.isfinite(vals)
-        first_bad = jnp.where(jnp.any(bad_terms), jnp.argmax(bad_terms), -1)
-        carry = (
-            sel(new_params, params),
-            sel(new_state, opt_state),
-            sel(params, good),
-            jnp.where(newly_failed, i, failed_step),
-            jnp.where(newly_failed, first_bad, failed_term),
-        )
-        nan = jnp.asarray(jnp.nan, vals.dtype)
-        record = jnp.where(active, jnp.concatenate([vals, loss[None]]), nan)
-        return carry, record
+        finite = jnp.isfinite(loss)
+        bad = ~jnp.isfinite(vals)
+        first_bad = jnp.where(jnp.any(bad), jnp.argmax(bad), -1)
+        if freeze:
+            active = (i < stop) & (failed[0] < 0)
+            newly = active & ~finite
+            proceed = active & finite
+            sel = lambda a, b: jax.tree_util.tree_map(
+                lambda u, v: jnp.where(proceed, u, v) if eqx.is_array(u) else u, a, b
+            )
+            new_params, new_state, good = (
+                sel(new_params, params),
+                sel(new_state, opt_state),
+                sel(params, good),
+            )
+        else:
+            newly = (failed[0] < 0) & ~finite
+        failed = jnp.where(newly, jnp.stack([i, first_bad]).astype(failed.dtype), failed)
+        return (new_params, new_state, good, failed), jnp.concatenate([vals, loss[None]])
 
     idx = start + jnp.arange(chunk)
-    carry, records = jax.lax.scan(step, (params, opt_state, good, failed_step, failed_term), idx)
-    return carry, records
+    return jax.lax.scan(step, (params, opt_state, good, failed), idx)
 
 
 @eqx.filter_jit
 def _final_loss(params, static, objective):
     loss, vals = _make_value_fn(static, objective)(params)
     return loss, vals
+
+
+def _chunk_size(steps: int, target: int) -> int:
+    """The divisor of `steps` closest to `target`, so every chunk has one compiled length."""
+    divisors = [d for d in range(1, int(math.isqrt(steps)) + 1) if steps % d == 0]
+    divisors += [steps // d for d in divisors]
+    return min(divisors, key=lambda d: (abs(math.log(d / target)), -d))
 
 
 def fit(
@@ -184,11 +192,17 @@ def fit(
     if opt_state is None:
         opt_state = opt.init(params)
 
-    traced = not (_concrete(params) and _concrete(objective))
+    traced = not (_concrete(params) and _concrete(objective) and _concrete(opt_state))
     if chunk_size is None:
         chunk_size = steps if (not progress or traced) else max(100, math.ceil(steps / 20))
-    chunk_size = int(min(chunk_size, steps))
-    n_chunks = math.ceil(steps / chunk_size)
+    if (
+        isinstance(chunk_size, bool)
+        or not isinstance(chunk_size, (int, np.integer))
+        or chunk_size < 1
+    ):
+        raise ValueError(f"fit: chunk_size must be a positive integer; got {chunk_size!r}.")
+    chunk = _chunk_size(steps, min(int(chunk_size), steps))
+    n_chunks = steps // chunk
 
     bar = None
     if progress and not traced:
@@ -196,75 +210,113 @@ def fit(
 
         bar = tqdm(total=steps, desc="pl.fit", leave=False)
 
+    # traced (inside vmap / jit / pl.sweep): freeze on failure, no Python-side replay
+    freeze = traced
+    failed = jnp.full((2,), -1, jnp.int32)
     good = params
-    failed_step = jnp.asarray(-1)
-    failed_term = jnp.asarray(-1)
     total = jnp.asarray(steps)
+    starts: list = []
     records = []
     for c in range(n_chunks):
-        start = jnp.asarray(c * chunk_size)
-        (params, opt_state, good, failed_step, failed_term), rec = _run_chunk(
+        starts.append((params, opt_state))
+        (params, opt_state, good, failed), rec = _run_chunk(
             params,
             static,
             objective,
             opt,
             opt_state,
             good,
-            failed_step,
-            failed_term,
-            start,
+            failed,
+            jnp.asarray(c * chunk),
             total,
-            chunk_size,
+            chunk,
+            freeze,
         )
         records.append(rec)
         if bar is not None:
-            done = min((c + 1) * chunk_size, steps)
-            bar.update(done - bar.n)
-            last = np.asarray(rec[min(chunk_size, steps - c * chunk_size) - 1, -1])
-            bar.set_postfix(loss=f"{float(last):.3e}")
-            if int(failed_step) >= 0:
-                break
+            bar.update(chunk)
+            bar.set_postfix(loss=f"{float(rec[-1, -1]):.3e}")
+        if not traced and int(failed[0]) >= 0:
+            break
     if bar is not None:
         bar.close()
 
-    history_arr = jnp.concatenate(records, axis=0)[:steps]
-    history = {n: history_arr[:, i] for i, n in enumerate(objective.names)}
-    history["total"] = history_arr[:, -1]
+    history_arr = jnp.concatenate(records, axis=0)
+    if history_arr.shape[0] < steps:
+        pad = jnp.full(
+            (steps - history_arr.shape[0], history_arr.shape[1]), jnp.nan, history_arr.dtype
+        )
+        history_arr = jnp.concatenate([history_arr, pad])
 
     loss, vals = _final_loss(params, static, objective)
-    # the returned model must have a finite loss: if the last update broke it, report that
-    last_bad = ~jnp.isfinite(loss) & (failed_step < 0)
-    failed_term = jnp.where(
-        last_bad,
-        jnp.where(jnp.any(~jnp.isfinite(vals)), jnp.argmax(~jnp.isfinite(vals)), -1),
-        failed_term,
-    )
-    failed_step = jnp.where(last_bad, steps, failed_step)
-    failed = failed_step >= 0
-    params = jax.tree_util.tree_map(
-        lambda g, p: jnp.where(failed, g, p) if eqx.is_array(p) else p, good, params
-    )
-    loss = jnp.where(failed, _final_loss(good, static, objective)[0], loss)
-    result = FitResult(
-        eqx.combine(params, static), history, opt_state, loss, failed_step, failed_term
-    )
+    if traced:
+        # the returned model must have a finite loss: fall back to the last finite one
+        last_bad = ~jnp.isfinite(loss) & (failed[0] < 0)
+        fb = ~jnp.isfinite(vals)
+        failed = jnp.where(
+            last_bad, jnp.stack([total, jnp.where(jnp.any(fb), jnp.argmax(fb), -1)]), failed
+        ).astype(jnp.int32)
+        is_failed = failed[0] >= 0
+        params = jax.tree_util.tree_map(
+            lambda g, p: jnp.where(is_failed, g, p) if eqx.is_array(p) else p, good, params
+        )
+        loss = jnp.where(is_failed, _final_loss(params, static, objective)[0], loss)
+    else:
+        j = int(failed[0])
+        if j < 0 and not np.isfinite(float(loss)):
+            fb = ~np.isfinite(np.asarray(vals))
+            j = steps
+            failed = jnp.asarray([steps, int(np.argmax(fb)) if fb.any() else -1], jnp.int32)
+        if j >= 0:
+            history_arr = history_arr.at[j + 1 :].set(jnp.nan)
+            if j == 0:
+                params, opt_state = starts[0]
+            else:
+                # replay the chunk holding step j - 1, stopping at step j: good = params_{j-1}
+                c = (j - 1) // chunk
+                p0, s0 = starts[c] if c < len(starts) else (params, opt_state)
+                (params, opt_state, good, _), _ = _run_chunk(
+                    p0,
+                    static,
+                    objective,
+                    opt,
+                    s0,
+                    p0,
+                    jnp.full((2,), -1, jnp.int32),
+                    jnp.asarray(c * chunk),
+                    jnp.asarray(j),
+                    chunk,
+                    True,
+                )
+                params = good
+            loss, _ = _final_loss(params, static, objective)
+
+    history = {n: history_arr[:, i] for i, n in enumerate(objective.names)}
+    history["total"] = history_arr[:, -1]
+    result = FitResult(eqx.combine(params, static), history, opt_state, loss, failed[0], failed[1])
     if throw:
-        if _concrete(failed_step):
-            if int(failed_step) >= 0:
-                ti = int(failed_term)
+        if not traced:
+            if int(failed[0]) >= 0:
+                step_no, ti = int(failed[0]), int(failed[1])
                 term = objective.names[ti] if ti >= 0 else None
-                what = f"term {term!r} is non-finite" if term else "the gradient is non-finite"
+                what = f"term {term!r} is non-finite" if term else "the loss is non-finite"
+                where = (
+                    "the initial model has a non-finite loss; it is on this error's .model"
+                    if step_no == 0
+                    else "the last model with a finite loss is on this error's .model"
+                )
                 raise NonFiniteLossError(
-                    f"fit: the loss became non-finite at step {int(failed_step)} ({what}); "
-                    "the last model with a finite loss is on this error's .model "
+                    f"fit: the loss became non-finite at step {step_no} ({what}); {where} "
                     "(lower the learning rate or check the data).",
-                    step=int(failed_step),
+                    step=step_no,
                     term=term,
                     model=result.model,
                     result=result,
                 )
         else:
             result = eqx.error_if(
-                result, failed, "fit: the loss became non-finite (use throw=False to inspect)"
+                result,
+                failed[0] >= 0,
+                "fit: the loss became non-finite (use throw=False to inspect)",
             )
     return result

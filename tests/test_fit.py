@@ -105,27 +105,60 @@ def test_lbfgs_works():
     assert res.loss < adam.loss
 
 
-def test_non_finite_loss_stops_with_step_and_term_and_keeps_last_finite_model():
-    class Blow(eqx.Module):
-        a: jax.Array
+class Blow(eqx.Module):
+    a: jax.Array
 
-        def __call__(self, x):
-            return jnp.log(self.a) * x  # log of a negative number once a crosses 0
+    def __call__(self, x):
+        return jnp.log(self.a) * x  # log of a negative number once a crosses 0
 
+
+SGD = optax.sgd(0.003)
+
+
+def _manual_sgd(a, obj, n):
+    """Plain SGD by hand: the parameters after n steps."""
+    model = Blow(jnp.asarray(a))
+    for _ in range(n):
+        g = jax.grad(lambda m: obj(m))(model)
+        model = Blow(model.a - 0.003 * g.a)
+    return model
+
+
+@pytest.mark.parametrize("chunk_size", [None, 1, 3, 7])
+def test_non_finite_loss_stops_with_step_and_term_and_keeps_last_finite_model(chunk_size):
     model = Blow(jnp.array(0.5))
-    obj = pl.DataMSE(X, -50.0 * X, name="fit_me")
-    with pytest.raises(
-        pl.NonFiniteLossError, match=r"step \d+ \(term 'fit_me' is non-finite\)"
-    ) as e:
-        pl.fit(model, obj, optax.sgd(0.5), steps=200, progress=False)
+    obj = pl.DataMSE(X, -10.0 * X, name="fit_me")
+    match = r"step \d+ \(term 'fit_me' is non-finite\)"
+    with pytest.raises(pl.NonFiniteLossError, match=match) as e:
+        pl.fit(model, obj, SGD, steps=12, chunk_size=chunk_size, progress=chunk_size is not None)
     err = e.value
     assert err.term == "fit_me" and err.step > 0
-    assert np.isfinite(obj(err.model))
-    assert float(err.model.a) > 0
-    res = pl.fit(model, obj, optax.sgd(0.5), steps=200, progress=False, throw=False)
+    # the model on the error is exactly the one before the failing step
+    last = _manual_sgd(0.5, obj, err.step - 1)
+    np.testing.assert_allclose(err.model.a, last.a, rtol=1e-12)
+    assert np.isfinite(obj(err.model)) and float(err.model.a) > 0
+    assert not np.isfinite(obj(_manual_sgd(0.5, obj, err.step)))
+    res = pl.fit(model, obj, SGD, steps=12, chunk_size=chunk_size, throw=False)
     assert int(res.failed_step) == err.step
     assert np.isfinite(res.loss)
-    np.testing.assert_allclose(res.model.a, err.model.a)
+    np.testing.assert_allclose(res.model.a, err.model.a, rtol=1e-12)
+    assert np.all(np.isnan(res.history["total"][err.step + 1 :]))
+
+
+def test_non_finite_loss_under_vmap_keeps_last_finite_model():
+    obj = pl.DataMSE(X, -10.0 * X, name="fit_me")
+    a0 = jnp.array([0.5, 2.0])
+    res = jax.vmap(lambda a: pl.fit(Blow(a), obj, SGD, steps=12, progress=False, throw=False))(a0)
+    j = int(res.failed_step[0])
+    assert j > 0
+    np.testing.assert_allclose(res.model.a[0], _manual_sgd(0.5, obj, j - 1).a, rtol=1e-12)
+    assert np.all(np.isfinite(res.loss))
+
+
+def test_non_finite_initial_model():
+    obj = pl.DataMSE(X, X, name="fit_me")
+    with pytest.raises(pl.NonFiniteLossError, match="step 0.*initial model"):
+        pl.fit(Blow(jnp.array(-1.0)), obj, SGD, steps=12, progress=False)
 
 
 def test_fit_bad_arguments():
