@@ -1,9 +1,9 @@
-"""Loss landscape: the Hessian of MSE is PSD for a linear model, indefinite for an MLP.
+r"""Loss landscape: the Hessian of MSE is PSD for a linear model, indefinite for an MLP.
 
-For $L(\\theta) = \\frac1N\\sum_i (f_\\theta(x_i) - y_i)^2$,
-$\\nabla^2 L = \\frac2N\\sum_i \\nabla f_i \\nabla f_i^\\top + \\frac2N\\sum_i r_i\\, \\nabla^2 f_i$.
-A model linear in $\\theta$ has $\\nabla^2 f_i = 0$, so the Hessian is the Gauss–Newton
-matrix $\\frac2N X^\\top X$: positive semi-definite, a convex bowl. An MLP's second term is
+For $L(\theta) = \frac1N\sum_i (f_\theta(x_i) - y_i)^2$,
+$\nabla^2 L = \frac2N\sum_i \nabla f_i \nabla f_i^\top + \frac2N\sum_i r_i\, \nabla^2 f_i$.
+A model linear in $\theta$ has $\nabla^2 f_i = 0$, so the Hessian is the Gauss–Newton
+matrix $\frac2N X^\top X$: positive semi-definite, a convex bowl. An MLP's second term is
 indefinite wherever the residuals are not zero, so its Hessian has negative eigenvalues:
 saddles, not a bowl. `pl.hessian_matrix` (jax.hessian over the flattened parameters)
 gives both spectra.
@@ -29,7 +29,7 @@ from _common import figure_path, run_cli
 
 
 class Linear(eqx.Module):
-    """$f(x) = w \\cdot x + b$."""
+    r"""$f(x) = w \cdot x + b$."""
 
     w: jax.Array
     b: jax.Array
@@ -38,15 +38,17 @@ class Linear(eqx.Module):
         return self.w @ x + self.b
 
 
-def make_data(key, n: int, d: int):
-    """Inputs in $[-1, 1]^d$ and targets $\\sin(3 x_1) + \\frac12 x_2^2$ (d >= 2)."""
+def make_data(seed: int, n: int, d: int):
+    r"""Inputs in $[-1, 1]^d$ and targets $\sin(3 x_1) + \frac12 x_2^2$ (d >= 2)."""
+    x = np.random.default_rng(seed).uniform(-1.0, 1.0, (n, d))
+    y = np.sin(3 * x[:, 0]) + 0.5 * x[:, 1] ** 2
     dtype = jnp.result_type(float)
-    x = jax.random.uniform(key, (n, d), dtype, -1.0, 1.0)
-    return x, jnp.sin(3 * x[:, 0]) + 0.5 * x[:, 1] ** 2
+    return jnp.asarray(x, dtype), jnp.asarray(y, dtype)
 
 
+@eqx.filter_jit
 def make_mlp(key, d: int, width: int) -> eqx.nn.MLP:
-    """A tanh MLP from d inputs to one scalar output."""
+    """A tanh MLP from d inputs to one scalar output (built in one compiled call)."""
     return eqx.nn.MLP(d, "scalar", width, 2, jax.nn.tanh, key=key, dtype=jnp.result_type(float))
 
 
@@ -56,7 +58,7 @@ def spectrum(term, model) -> np.ndarray:
 
 
 def n_negative(ev: np.ndarray, rtol: float = 1e-10) -> int:
-    """Eigenvalues below $-\mathrm{rtol}\cdot\max|\lambda|$ (round-off is not negative)."""
+    r"""Eigenvalues below $-\mathrm{rtol}\cdot\max|\lambda|$ (round-off is not negative)."""
     return int(np.sum(ev < -rtol * np.max(np.abs(ev))))
 
 
@@ -81,9 +83,8 @@ def plot(spectra: dict[str, np.ndarray], fig=None):
 
 def main(smoke: bool = False, out: str | None = None) -> dict:
     """Run the experiment, save the figure, return the headline numbers."""
-    n, d, width, steps = (64, 2, 8, 1500) if smoke else (256, 2, 16, 5000)
-    kd, km = jax.random.split(jax.random.key(0))
-    x, y = make_data(kd, n, d)
+    n, d, width, steps = (64, 6, 8, 1500) if smoke else (256, 10, 16, 5000)
+    x, y = make_data(0, n, d)
     term = pl.DataMSE(x, y)
 
     linear = Linear(jnp.zeros(d, x.dtype), jnp.zeros((), x.dtype))
@@ -92,7 +93,7 @@ def main(smoke: bool = False, out: str | None = None) -> dict:
     h_exact = 2.0 / n * design.T @ design
     ev_lin = np.linalg.eigvalsh(h_lin)
 
-    mlp = make_mlp(km, d, width)
+    mlp = make_mlp(jax.random.key(0), d, width)
     ev_init = spectrum(term, mlp)
     opt = optax.adam(1e-2)
     trained = pl.fit(mlp, term, opt, steps=steps, progress=False)

@@ -1,4 +1,4 @@
-"""Unit vectors: plain MSE shrinks predicted directions inside the sphere; a unit-norm penalty does not.
+"""Unit vectors: plain MSE shrinks predicted directions inside the sphere; UnitNorm does not.
 
 A net maps a point x in the plane to a direction on the unit sphere S². The labels are
 noisy directions, drawn from a von Mises–Fisher distribution of concentration κ around

@@ -12,11 +12,14 @@ from ._extras import per_sample_grads as per_sample_grads
 from ._extras import per_sample_losses as per_sample_losses
 from ._extras_a import gauss_newton_matrix as gauss_newton_matrix
 from ._extras_a import hessian_matrix as hessian_matrix
+from ._checkpoint import load_checkpoint as load_checkpoint
+from ._checkpoint import save_checkpoint as save_checkpoint
 from ._fit import FitResult as FitResult
 from ._fit import NonFiniteLossError as NonFiniteLossError
 from ._fit import fit as fit
 from ._lsq import LeastSquaresResult as LeastSquaresResult
 from ._lsq import least_squares as least_squares
+from ._sweep import sweep as sweep
 from ._terms import AbstractSquareTerm as AbstractSquareTerm
 from ._terms import AbstractTerm as AbstractTerm
 from ._terms import DataLoss as DataLoss

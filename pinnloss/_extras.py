@@ -7,6 +7,7 @@ over one point's loss (and its `eqx.filter_grad`), so N points cost one traced c
 from __future__ import annotations
 
 from collections.abc import Callable
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -115,9 +116,7 @@ def langevin_sample(
     if isinstance(n_saved, bool) or not isinstance(n_saved, (int, np.integer)) or n_saved < 0:
         raise ValueError(f"{where}: n_saved must be a non-negative integer; got {n_saved!r}.")
     if n_saved and n_steps % n_saved:
-        raise ValueError(
-            f"{where}: n_steps ({n_steps}) must be a multiple of n_saved ({n_saved})."
-        )
+        raise ValueError(f"{where}: n_steps ({n_steps}) must be a multiple of n_saved ({n_saved}).")
     # cast to the chain's dtype (not weakly typed), so a new value never recompiles
     step_size = _positive(where, "step_size", step_size).astype(x0.dtype)
     temperature = _positive(where, "temperature", temperature).astype(x0.dtype)
@@ -133,6 +132,12 @@ def langevin_sample(
             f"got shape {getattr(out, 'shape', type(out).__name__)}."
         )
     x, traj = _langevin(energy_fn, x0, key, step_size, temperature, int(n_steps), int(n_saved))
+    x = eqx.error_if(
+        x,
+        ~jnp.all(jnp.isfinite(x)),
+        "langevin_sample: the chains became non-finite (is step_size too large for the "
+        "curvature of the energy, or the energy unbounded below?)",
+    )
     return (x, traj) if n_saved else x
 
 
@@ -253,4 +258,3 @@ def per_sample_grad_norms(
     if not leaves:
         raise ValueError("per_sample_grad_norms: the model has no trainable parameters.")
     return jnp.sqrt(sum(jnp.sum(g**2, axis=1) for g in leaves))
-

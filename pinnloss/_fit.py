@@ -145,6 +145,8 @@ def fit(
     opt_state: Any = None,
     filter_spec: Any = eqx.is_inexact_array,
     throw: bool = True,
+    checkpoint: Any = None,
+    checkpoint_every: int | None = None,
 ) -> FitResult:
     """Minimise `objective(model)` with an Optax optimizer, compiled as `lax.scan` in chunks.
 
@@ -162,12 +164,17 @@ def fit(
         objective: a term or weighted sum of terms.
         optimizer: an Optax gradient transformation.
         steps: number of optimizer steps.
-        chunk_size: steps per compiled chunk (default: ~20 chunks, at least 100 steps).
+        chunk_size: steps per compiled chunk (default: ~10 chunks, at least 500 steps;
+            rounded to a divisor of `steps` so one compilation serves every chunk).
         progress: show a tqdm progress bar.
         opt_state: an optimizer state to continue from (e.g. `result.opt_state`).
         filter_spec: which leaves are trained (default: all inexact arrays).
         throw: on a non-finite loss or gradient raise `NonFiniteLossError` (carrying the
             last finite model); with `throw=False` return it with `failed_step` set.
+        checkpoint: a file path: save model, optimizer state and history every
+            `checkpoint_every` steps (default 1000); called again with the same arguments,
+            the fit resumes from the file and ends as if it had never stopped.
+        checkpoint_every: steps between checkpoints.
 
     Returns:
         A `FitResult` with `.model`, `.history`, `.opt_state`, `.loss`.
@@ -185,6 +192,14 @@ def fit(
             f"got {type(optimizer).__name__}."
         )
     steps = int(steps)
+    if checkpoint is not None:
+        from ._checkpoint import fit_with_checkpoints
+
+        return fit_with_checkpoints(
+            fit, model, objective, optimizer, steps=steps, path=checkpoint,
+            every=checkpoint_every, opt_state=opt_state, filter_spec=filter_spec, throw=throw,
+            chunk_size=chunk_size, progress=progress,
+        )
     params, static = _split(model, filter_spec)
     if not jax.tree_util.tree_leaves(params):
         raise ValueError("fit: the model has no trainable (inexact array) parameters.")
@@ -194,7 +209,8 @@ def fit(
 
     traced = not (_concrete(params) and _concrete(objective) and _concrete(opt_state))
     if chunk_size is None:
-        chunk_size = steps if (not progress or traced) else max(100, math.ceil(steps / 20))
+        # ~10 chunks of at least 500 steps: each chunk costs a host sync and a dispatch
+        chunk_size = steps if (not progress or traced) else max(500, math.ceil(steps / 10))
     if (
         isinstance(chunk_size, bool)
         or not isinstance(chunk_size, (int, np.integer))

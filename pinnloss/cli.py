@@ -64,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--seed", type=int, default=0, help="net: random seed (default 0)")
     f.add_argument("--plot", metavar="PNG", help="save E(V) with residuals to this file")
     f.add_argument("--json", metavar="JSON", help="write the results to this JSON file")
+    f.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="do not use the persistent compilation cache (default: on, in "
+        "$PINNLOSS_CACHE_DIR or ~/.cache/pinnloss/jax; PINNLOSS_NO_CACHE=1 also turns it off)",
+    )
     return p
 
 
@@ -73,6 +79,7 @@ def _fit(args):
 
     import pinnloss as pl
     from pinnloss import eos
+    from pinnloss.eos import _properties as eos_props
 
     if args.file is None:
         if args.key is not None:
@@ -120,7 +127,7 @@ def _fit(args):
         model = pl.least_squares(net, _objective(pl, eos, data, v0, b0)).model
     props = eos.properties(model, data)
     e_fit = np.asarray(jax.vmap(model)(data.volume), dtype=np.float64)
-    e_fit = e_fit + float(getattr(model, "energy_shift", 0.0)) - data.absolute_energy
+    e_fit = e_fit + eos_props.energy_offset(model, data) - data.absolute_energy
     rms = 1e3 * float(np.sqrt(np.mean(e_fit**2)))
     return data, source, model, props, rms
 
@@ -205,6 +212,10 @@ def main(argv=None) -> int:
     import jax
 
     jax.config.update("jax_enable_x64", True)
+    if not args.no_cache:
+        from ._cache import enable_compilation_cache
+
+        enable_compilation_cache()
     try:
         return _run_fit(args)
     except (_Fail, ValueError, OSError) as e:

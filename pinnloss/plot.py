@@ -25,8 +25,10 @@ def _figure(**kw):
 
 def _absolute(model, v: np.ndarray, data) -> np.ndarray:
     """Absolute per-atom energies of `model` at `v` (adds the model's energy shift)."""
+    from .eos._properties import energy_offset
+
     e = np.asarray(jax.vmap(model)(jnp.asarray(v)), dtype=np.float64)
-    return e + float(getattr(model, "energy_shift", 0.0))
+    return e + energy_offset(model, data)
 
 
 def _models(models) -> list[tuple[str, object]]:

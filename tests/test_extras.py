@@ -57,8 +57,8 @@ def test_per_sample_grads_match_single_sample_grad(mlp, data):
     x, y = data
     losses, grads = pl.per_sample_grads(pl.losses.huber, mlp, x, y, return_losses=True)
     for i in (0, 5, 16):
-        gi = eqx.filter_grad(lambda m: pl.losses.huber(m(x[i]), y[i]))(mlp)
-        assert tree_allclose(jax.tree_util.tree_map(lambda g: g[i], grads), gi)
+        gi = eqx.filter_grad(lambda m, i=i: pl.losses.huber(m(x[i]), y[i]))(mlp)
+        assert tree_allclose(jax.tree_util.tree_map(lambda g, i=i: g[i], grads), gi)
         np.testing.assert_allclose(losses[i], pl.losses.huber(mlp(x[i]), y[i]), rtol=1e-12)
 
 
@@ -208,3 +208,10 @@ def test_langevin_errors(key):
         pl.langevin_sample(energy, x0.at[1, 1].set(jnp.inf), key=key, step_size=0.1, n_steps=5)
     with pytest.raises(ValueError, match="multiple of n_saved"):
         pl.langevin_sample(energy, x0, key=key, step_size=0.1, n_steps=5, n_saved=2)
+
+
+def test_langevin_divergence_is_an_error_not_nan(key):
+    # a step far beyond 2 / curvature makes the chain blow up: refused, never NaN samples
+    energy = lambda x: 0.5 * 100.0 * jnp.sum(x**2)
+    with pytest.raises(Exception, match="langevin_sample: the chains became non-finite"):
+        pl.langevin_sample(energy, jnp.ones((4, 2)), key=key, step_size=1.0, n_steps=400)

@@ -89,7 +89,7 @@ class EVData:
         if (v <= 0).any():
             i = int(np.argmax(v <= 0))
             raise ValueError(
-                f"{where}: volumes must be positive; volume[{i}] = {v[i]!r} Å³. "
+                f"{where}: volumes must be positive; volume[{i}] = {float(v[i])!r} Å³. "
                 "Check the column order (volume first?) and units."
             )
         order = np.argsort(v, kind="stable")
@@ -97,8 +97,8 @@ class EVData:
         dup = np.nonzero(np.diff(v) <= 1e-12 * v[1:])[0]
         if dup.size:
             raise ValueError(
-                f"{where}: duplicate volume {v[dup[0]] * n_atoms!r} Å³ appears more than once; "
-                "average or drop repeated structures before fitting."
+                f"{where}: duplicate volume {float(v[dup[0]] * n_atoms)!r} Å³ appears more than "
+                "once; average or drop repeated structures before fitting."
             )
         if isinstance(reference, str):
             if reference != "min":

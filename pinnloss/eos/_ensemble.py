@@ -182,7 +182,7 @@ def seed_ensemble(
         objective = DataMSE(data.volume, data.energy, name="energy")
     keys = jax.random.split(key, int(n))
     models = eqx.filter_vmap(lambda k: EnergyNet(data, width=width, depth=depth, key=k))(keys)
-    lo, hi = float(data.volume.min()), float(data.volume.max())
+    lo, hi = jnp.asarray(data.volume.min()), jnp.asarray(data.volume.max())
     p, _ = _seed_run(models, objective, lo, hi, max_steps, tol)
     b0 = np.asarray(p.b0, np.float64)
     samples = {

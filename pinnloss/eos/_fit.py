@@ -210,9 +210,18 @@ def fit_eos(
             if not ok[i]:
                 why = "the energies have no minimum (concave or monotonic data)"
             elif not inside[i]:
+                j = int(np.argmin(items[i].energy))
+                edge = {0: "smallest", len(items[i]) - 1: "largest"}.get(j)
                 why = (
                     f"the fitted minimum V0 = {out['v0'][i]:.6g} Å³/atom lies outside the sampled "
-                    f"volumes [{lo[i]:.6g}, {hi[i]:.6g}]; sample volumes on both sides of it"
+                    f"volumes [{lo[i]:.6g}, {hi[i]:.6g}]"
+                    + (
+                        f"; the lowest energy is at the {edge} volume, so the data do not "
+                        "bracket a minimum (one-sided or concave data)"
+                        if edge
+                        else ""
+                    )
+                    + "; sample volumes on both sides of the equilibrium"
                 )
             elif not finite[i]:
                 why = "the fit did not converge to finite parameters"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -25,8 +26,10 @@ class EnergyNet(eqx.Module):
     every layer sees O(1) numbers. The scaling constants are wrapped in
     `jax.lax.stop_gradient`, so solvers do not move them.
 
-    The net predicts `EVData.energy` (shifted); `energy_shift` (a static float) records the
-    shift, and `properties` adds it back to report an absolute $E_0$.
+    The net predicts `EVData.energy`, i.e. energies relative to `data.energy_shift` (so it
+    works in float32 too); `properties(net, data)` and the plots add the shift of the data
+    it was built on back to report absolute energies. Keeping the shift out of the model
+    means nets for different crystals share one compiled solver.
 
     Args:
         data: the `EVData` that sets the scaling.
@@ -45,7 +48,8 @@ class EnergyNet(eqx.Module):
     v_scale: Array
     e_center: Array
     e_scale: Array
-    energy_shift: float = eqx.field(static=True)
+    #: predictions are relative to the `EVData.energy_shift` of the data (see `properties`)
+    relative_to_data: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -70,7 +74,6 @@ class EnergyNet(eqx.Module):
         self.e_center = jnp.asarray(float(np.mean(e)))
         spread = 0.5 * float(np.ptp(e))
         self.e_scale = jnp.asarray(spread if spread > 0 else 1.0)
-        self.energy_shift = float(data.energy_shift)
         self.mlp = eqx.nn.MLP(
             "scalar", "scalar", int(width), int(depth), activation=activation, key=key
         )

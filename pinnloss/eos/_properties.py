@@ -49,12 +49,28 @@ def _d3(model):
     return jax.grad(_d2(model))
 
 
-def _map(fn, v):
+def _pressure_at(model, v):
+    return -_d1(model)(v)
+
+
+def _bulk_at(model, v):
+    return v * _d2(model)(v)
+
+
+def _b1_at(model, v):
+    return -1.0 - v * _d3(model)(v) / _d2(model)(v)
+
+
+@eqx.filter_jit
+def _map_jit(fn, model, flat):
+    return jax.vmap(lambda x: fn(model, x))(flat)
+
+
+def _map(fn, model, v):
     v = jnp.asarray(v)
     if not jnp.issubdtype(v.dtype, jnp.inexact):
         v = v.astype(jnp.result_type(float))
-    flat = jnp.ravel(v)
-    return jnp.reshape(jax.vmap(fn)(flat), v.shape)
+    return jnp.reshape(_map_jit(fn, model, jnp.ravel(v)), v.shape)
 
 
 def pressure(model, volume: ArrayLike) -> Array:
@@ -65,7 +81,7 @@ def pressure(model, volume: ArrayLike) -> Array:
     Example:
         >>> pressure(BirchMurnaghan(0.0, 11.95, 0.88, 5.05), 11.0)   # > 0 under compression
     """
-    return _map(lambda v: -_d1(model)(v), volume)
+    return _map(_pressure_at, model, volume)
 
 
 def bulk_modulus(model, volume: ArrayLike) -> Array:
@@ -74,7 +90,7 @@ def bulk_modulus(model, volume: ArrayLike) -> Array:
     Example:
         >>> bulk_modulus(bm, bm.v0)   # == bm.b0
     """
-    return _map(lambda v: v * _d2(model)(v), volume)
+    return _map(_bulk_at, model, volume)
 
 
 def bulk_modulus_derivative(model, volume: ArrayLike) -> Array:
@@ -83,7 +99,7 @@ def bulk_modulus_derivative(model, volume: ArrayLike) -> Array:
     Example:
         >>> bulk_modulus_derivative(bm, bm.v0)   # == bm.b1
     """
-    return _map(lambda v: -1.0 - v * _d3(model)(v) / _d2(model)(v), volume)
+    return _map(_b1_at, model, volume)
 
 
 class EOSProperties(eqx.Module):
@@ -158,14 +174,22 @@ def _bracket(where, data, bracket):
     return float(v.min()), float(v.max())
 
 
+def energy_offset(model, data) -> float:
+    """What to add to `model(v)` for absolute energies: `data.energy_shift` for models that
+    predict energies relative to their data (`EnergyNet`), else 0."""
+    if getattr(model, "relative_to_data", False) and isinstance(data, EVData):
+        return float(data.energy_shift)
+    return 0.0
+
+
 def properties(model, data=None, *, bracket=None, check: bool = True) -> EOSProperties:
     r"""$V_0$, $E_0$, $B_0$ (eV/Å³ and GPa) and $B_0'$ of any $E(V)$ model, by autodiff.
 
     $V_0$ solves $E'(V_0)=0$ by Newton's method on the model's own derivatives, safeguarded
     by bisection inside the sampled volume range $[V_{min}, V_{max}]$ of `data` (or
-    `bracket`); $B_0 = V_0 E''(V_0)$ and $B_0' = -1 - V_0 E'''(V_0)/E''(V_0)$. The energy
-    `e0` includes the model's `energy_shift` when it has one (an `EnergyNet` built on
-    shifted `EVData`), so it is absolute.
+    `bracket`); $B_0 = V_0 E''(V_0)$ and $B_0' = -1 - V_0 E'''(V_0)/E''(V_0)$. For a model
+    that predicts energies relative to its data (`EnergyNet`), `e0` adds
+    `data.energy_shift` back, in float64 on the host, so it is absolute.
 
     Works on forms and nets alike, eagerly or under `jit`/`vmap` (then no checks run; a
     failed member has `valid == False`).
@@ -183,7 +207,7 @@ def properties(model, data=None, *, bracket=None, check: bool = True) -> EOSProp
     Reference: F. D. Murnaghan, Proc. Natl. Acad. Sci. 30, 244 (1944) for $B$ and $B'$.
     """
     lo, hi = _bracket("properties", data, bracket)
-    shift = getattr(model, "energy_shift", 0.0)
+    shift = energy_offset(model, data)
     tracing = any(
         isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves((model, lo, hi))
     )
@@ -192,7 +216,8 @@ def properties(model, data=None, *, bracket=None, check: bool = True) -> EOSProp
         return eqx.tree_at(lambda q: q.e0, p, p.e0 + shift)
     if not float(lo) < float(hi):
         raise ValueError(f"properties: the bracket must satisfy v_lo < v_hi; got ({lo}, {hi}).")
-    p = _jit_core(model, lo, hi)
+    dt = jnp.result_type(float)
+    p = _jit_core(model, jnp.asarray(lo, dt), jnp.asarray(hi, dt))  # arrays: no retrace
     if check and not bool(p.valid):
         g_lo, g_hi = (float(-x) for x in pressure(model, jnp.array([lo, hi])))
         if not (g_lo < 0 < g_hi):

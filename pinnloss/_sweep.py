@@ -1,0 +1,171 @@
+"""Many fits at once: `pl.sweep` vmaps a function over a batch and shards it over devices."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+__all__ = ["sweep"]
+
+_AXIS = "fits"
+
+
+def _normalise_in_axes(in_axes, n_args: int) -> tuple:
+    if in_axes is None or isinstance(in_axes, int):
+        in_axes = (in_axes,) * n_args
+    if not isinstance(in_axes, (tuple, list)) or len(in_axes) != n_args:
+        raise ValueError(
+            f"sweep: in_axes must be 0, None, or a tuple with one entry per argument "
+            f"({n_args} argument(s)); got {in_axes!r}."
+        )
+    for a in in_axes:
+        if a not in (0, None):
+            raise ValueError(
+                f"sweep: each in_axes entry must be 0 (batched over the leading axis) or None "
+                f"(shared by every fit); got {a!r}."
+            )
+    return tuple(in_axes)
+
+
+def _pad_rows(x, pad: int):
+    """Pad the leading axis by repeating the last row: padded fits run on valid inputs."""
+    if pad == 0:
+        return x
+    return jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)], axis=0)
+
+
+@eqx.filter_jit
+def _run(fn, static, batched, shared, mesh, chunk, n_local):
+    captured = []
+
+    def one(b, sh):
+        out = fn(*eqx.combine(b, sh, static))
+        dyn, st = eqx.partition(out, eqx.is_array)
+        captured.append(st)
+        return dyn
+
+    def local(batched, sh):
+        if chunk is None or chunk >= n_local:
+            return jax.vmap(one, in_axes=(0, None))(batched, sh)
+        return jax.lax.map(lambda b: one(b, sh), batched, batch_size=chunk)
+
+    smapped = jax.shard_map(
+        local, mesh=mesh, in_specs=(P(_AXIS), P()), out_specs=P(_AXIS), check_vma=False
+    )
+    dyn_out = smapped(batched, shared)
+    return eqx.combine(dyn_out, captured[0])
+
+
+def sweep(
+    fn: Callable,
+    *args: Any,
+    in_axes: int | None | Sequence[int | None] = 0,
+    chunk_size: int | None = None,
+    devices: Sequence[jax.Device] | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+) -> Any:
+    r"""Run `fn` over the leading axis of its arguments in one compiled call, on all devices.
+
+    $\text{out}_i = \text{fn}(\text{args}_i)$ for $i = 0, \dots, B-1$: `fn` is vmapped over
+    the batch axis and the batch is sharded over a 1-D mesh of `devices` (all devices JAX
+    sees by default; `jax.sharding.NamedSharding`). The batch is padded to a multiple of the
+    device count (by repeating the last entry) and the padding is trimmed from the result.
+    `pl.fit(..., progress=False)` and `pl.least_squares` work inside `fn`.
+
+    With `chunk_size`, each device runs its share in sequential chunks of that many fits
+    (`jax.lax.map` with `batch_size`): on a CPU, a few dozen fits at a time keep the
+    working set in cache; at 1024 fits a plain vmap spills it (see benchmarks/).
+
+    Args:
+        fn: a function of the arguments for ONE fit; returns any pytree (arrays get a
+            leading batch axis; non-array leaves, e.g. a model's activation, are kept).
+        *args: pytrees; every array leaf of a batched argument has the batch on axis 0.
+            Non-array leaves (functions, strings) are static and shared.
+        in_axes: 0 (batched) or None (shared by every fit), for all arguments or one entry
+            per argument — the same meaning as in `jax.vmap`.
+        chunk_size: fits vmapped at once on each device (default: all of them).
+        devices: the devices to shard over (default `jax.devices()`).
+        checkpoint: a file path: run the batch in blocks of `checkpoint_every` fits and
+            save the finished outputs after each block; called again with the same
+            arguments it resumes after the last saved block (Equinox serialisation).
+        checkpoint_every: fits per block (default: the whole batch).
+
+    Returns:
+        `fn`'s output with a leading batch axis of size B on every array.
+
+    Example:
+        >>> opt = optax.adam(1e-3)
+        >>> def one(key):
+        ...     return pl.fit(make_model(key), objective, opt, steps=1000, progress=False)
+        >>> results = pl.sweep(one, jax.random.split(jax.random.key(0), 64))
+        >>> results.loss.shape    # (64,)
+    """
+    if not callable(fn):
+        raise ValueError(f"sweep: fn must be callable; got {type(fn).__name__}.")
+    if not args:
+        raise ValueError("sweep: give at least one argument to sweep over.")
+    if checkpoint is not None:
+        from ._checkpoint import sweep_with_checkpoints
+
+        return sweep_with_checkpoints(
+            sweep, fn, args, path=checkpoint, every=checkpoint_every, in_axes=in_axes,
+            chunk_size=chunk_size, devices=devices,
+        )
+    axes = _normalise_in_axes(in_axes, len(args))
+    if chunk_size is not None and (
+        isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer))
+        or chunk_size < 1
+    ):
+        raise ValueError(f"sweep: chunk_size must be a positive integer or None; got {chunk_size!r}.")
+    devices = tuple(jax.devices() if devices is None else devices)
+    if not devices:
+        raise ValueError("sweep: devices is empty.")
+
+    dyn, static = eqx.partition(tuple(args), eqx.is_array)
+    blank = lambda d: jax.tree_util.tree_map(lambda _: None, d)
+    batched = tuple(d if a == 0 else blank(d) for d, a in zip(dyn, axes))
+    shared = tuple(blank(d) if a == 0 else d for d, a in zip(dyn, axes))
+    sizes = {}
+    for i, arg in enumerate(batched):
+        for path, leaf in jax.tree_util.tree_leaves_with_path(arg):
+            where = f"args[{i}]{jax.tree_util.keystr(path)}"
+            if leaf.ndim == 0:
+                raise ValueError(
+                    f"sweep: {where} is a scalar but is batched (in_axes=0); give it a leading "
+                    "batch axis, or pass in_axes=None for this argument to share it."
+                )
+            sizes[where] = leaf.shape[0]
+    if not sizes:
+        raise ValueError(
+            "sweep: no argument has a batch axis (every argument has in_axes=None or holds no "
+            "arrays); nothing to sweep over."
+        )
+    if len(set(sizes.values())) > 1:
+        seen = ", ".join(f"{k}: {v}" for k, v in list(sizes.items())[:6])
+        raise ValueError(f"sweep: batched arguments disagree on the batch size ({seen}).")
+    n = next(iter(sizes.values()))
+    if n == 0:
+        raise ValueError("sweep: the batch is empty (leading axis of size 0).")
+
+    n_dev = len(devices)
+    n_local = math.ceil(n / n_dev)
+    if chunk_size is not None and chunk_size < n_local:
+        n_local = math.ceil(n_local / chunk_size) * chunk_size
+    pad = n_local * n_dev - n
+    mesh = Mesh(np.asarray(devices), (_AXIS,))
+    row = NamedSharding(mesh, P(_AXIS))
+    batched = jax.tree_util.tree_map(lambda x: jax.device_put(_pad_rows(x, pad), row), batched)
+    out = _run(fn, static, batched, shared, mesh, chunk_size, n_local)
+    if pad:
+        out = jax.tree_util.tree_map(lambda x: x[:n] if eqx.is_array(x) else x, out)
+    return out

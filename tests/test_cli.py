@@ -1,0 +1,120 @@
+"""The `pinnloss fit` command: bundled example, files, JSON, plot, and clean errors."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pinnloss import cli, eos
+
+ACWF = Path("/work/shared/data/acwf")
+WIEN2K_CU = dict(v0=11.951030236652795, b0=0.8795254466984688, b1=5.059358041834583)
+
+
+def _run(capsys, *args):
+    rc = cli.main(["fit", *map(str, args)])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_bundled_example_table_json_plot(capsys, tmp_path):
+    rc, out, err = _run(capsys, "--json", tmp_path / "r.json", "--plot", tmp_path / "r.png")
+    assert rc == 0 and err == ""
+    assert "bundled example" in out and "B0'" in out and "GPa" in out
+    res = json.loads((tmp_path / "r.json").read_text())
+    # the bundled curve is the ACWF WIEN2k Cu curve: its published fit is reproduced
+    assert np.isclose(res["v0"], WIEN2K_CU["v0"], rtol=1e-6)
+    assert np.isclose(res["b0"], WIEN2K_CU["b0"], rtol=1e-5)
+    assert np.isclose(res["b1"], WIEN2K_CU["b1"], rtol=1e-3)
+    assert np.isclose(res["b0_gpa"], res["b0"] * eos.EV_PER_A3_TO_GPA, rtol=1e-12)
+    assert f"{res['v0']:.8f}" in out and f"{res['b0_gpa']:.5f}" in out
+    assert (tmp_path / "r.png").stat().st_size > 1000
+
+
+def test_file_and_forms(capsys, tmp_path):
+    d = eos.example_data()
+    p = tmp_path / "cu2.txt"  # two atoms per cell, whitespace table
+    p.write_text(
+        "V E\n"
+        + "".join(
+            f"{2 * v!r} {2 * e!r}\n" for v, e in zip(d.volume.tolist(), d.absolute_energy.tolist())
+        )
+    )
+    rc, out, _ = _run(capsys, p, "--n-atoms", 2, "--form", "vinet", "--json", tmp_path / "v.json")
+    assert rc == 0 and "Vinet" in out
+    res = json.loads((tmp_path / "v.json").read_text())
+    assert np.isclose(res["v0"], float(eos.fit_eos(d, "vinet").v0), rtol=1e-10)
+
+
+@pytest.mark.skipif(not ACWF.exists(), reason="ACWF data not available")
+def test_acwf_file_and_net_with_constraints(capsys, tmp_path):
+    f = ACWF / "results-unaries-verification-PBE-v1-fleur.json"
+    rc, out, err = _run(
+        capsys,
+        f,
+        "--key",
+        "Cu-X/FCC",
+        "--form",
+        "net",
+        "--v0",
+        11.9522,
+        "--b0",
+        141.0,
+        "--json",
+        tmp_path / "n.json",
+    )
+    assert rc == 0, err
+    res = json.loads((tmp_path / "n.json").read_text())
+    assert np.isclose(res["v0"], 11.9522, rtol=5e-4) and np.isclose(res["b0_gpa"], 141.0, rtol=1e-2)
+    assert res["rms_residual_mev_per_atom"] < 0.5 and "constraints" in out
+
+
+BAD = {
+    "missing": (None, "no such file"),
+    "not_a_table": ("hello world\nthis is prose\n", "not an energy–volume table"),
+    "nan": ("volume,energy\n10,-1\n11,nan\n12,-1.1\n13,-1.0\n", "NaN or inf"),
+    "negative_volume": ("volume,energy\n-10,-1\n11,-1.2\n12,-1.1\n13,-1.0\n", "must be positive"),
+    "too_few": ("volume,energy\n10,-1\n11,-1.2\n12,-1.1\n", "needs at least 4 points; got 3"),
+    "no_minimum": (
+        "volume,energy\n10,-1.0\n10.5,-1.2\n11,-1.35\n11.5,-1.45\n12,-1.5\n",
+        "do not bracket a minimum",
+    ),
+    "duplicate": ("volume,energy\n10,-1\n10,-1.2\n12,-1.1\n13,-1.0\n", "duplicate volume"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_files_one_line_no_traceback(capsys, tmp_path, case):
+    text, match = BAD[case]
+    p = tmp_path / "bad.csv"
+    if text is not None:
+        p.write_text(text)
+    rc, out, err = _run(capsys, p)
+    assert rc != 0 and out == ""
+    assert err.count("\n") == 1 and err.startswith("pinnloss: error:") and match in err
+    assert "Traceback" not in err
+
+
+def test_bad_options(capsys):
+    rc, _, err = _run(capsys, "--b0", 100)
+    assert rc == 1 and "give --v0 too" in err
+    rc, _, err = _run(capsys, "--v0", 30.0, "--b0", 100)
+    assert rc == 1 and "outside the data's volumes" in err
+    with pytest.raises(SystemExit) as e:
+        cli.main(["fit", "--form", "spline"])
+    assert e.value.code == 2
+    assert cli.main([]) == 2
+
+
+def test_console_script():
+    exe = Path(sys.executable).with_name("pinnloss")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "pinnloss.cli"]
+    out = subprocess.run([*cmd, "fit"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "V0" in out.stdout and "11.9510" in out.stdout
+    bad = subprocess.run([*cmd, "fit", "/nonexistent.csv"], capture_output=True, text=True)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().startswith("pinnloss: error:")

@@ -1,0 +1,54 @@
+"""pinnloss.plot: figures carry the right numbers (residuals in meV, pressures in GPa)."""
+
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+import pinnloss
+from pinnloss import eos, plot
+
+
+def test_import_does_not_load_matplotlib_eagerly():
+    import subprocess
+
+    code = "import sys, pinnloss; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    assert pinnloss.plot is plot
+
+
+def test_energy_volume_figure(tmp_path):
+    from matplotlib.figure import Figure
+
+    data = eos.example_data()
+    bm = eos.BirchMurnaghan(e0=-45035.7488, v0=11.951, b0=0.8795, b1=5.06)
+    fig = plot.energy_volume(data, {"BM": bm})
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    ax, axr = fig.axes
+    x, y = ax.lines[0].get_data()  # the data points, relative to the shift
+    assert np.allclose(x, data.volume) and np.allclose(y, data.energy)
+    rx, ry = axr.lines[0].get_data()  # residuals in meV/atom
+    expected = 1e3 * (np.asarray(jax.vmap(bm)(data.volume)) - data.absolute_energy)
+    assert np.allclose(rx, data.volume) and np.allclose(ry, expected, atol=1e-9)
+    assert "meV" in axr.get_ylabel()
+    out = tmp_path / "fit.png"
+    fig.savefig(out)
+    assert out.stat().st_size > 1000
+
+
+def test_pressure_and_history_figures():
+    bm = eos.BirchMurnaghan(e0=0.0, v0=12.0, b0=0.8, b1=4.5)
+    fig = plot.pressure_volume({"BM": bm}, np.linspace(11.0, 13.0, 5))
+    x, y = fig.axes[0].lines[0].get_data()
+    assert np.allclose(y, -160.21766208 * np.asarray(jax.vmap(jax.grad(bm))(x)), rtol=1e-12)
+    assert fig.axes[0].get_ylabel() == "P [GPa]"
+    hist = {"data": np.geomspace(1.0, 1e-6, 50), "total": np.geomspace(2.0, 2e-6, 50)}
+    fig = plot.loss_history(hist)
+    assert fig.axes[0].get_yscale() == "log" and len(fig.axes[0].lines) == 2
+    assert np.allclose(fig.axes[0].lines[1].get_data()[1], hist["total"])
+    with pytest.raises(ValueError, match="expected a non-empty"):
+        plot.loss_history({})
+    with pytest.raises(ValueError, match="must be 1-D"):
+        plot.loss_history({"a": np.ones((2, 2))})

@@ -1,0 +1,141 @@
+"""pl.sweep: vmapped, sharded batches of fits agree with one fit at a time."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from helpers import tree_allclose
+
+import pinnloss as pl
+
+X = jnp.linspace(-1.0, 1.0, 7)
+Y = jnp.sin(2.0 * X)
+
+
+def make_model(key):
+    return eqx.nn.MLP("scalar", "scalar", 4, 1, activation=jnp.tanh, key=key)
+
+
+def objective(w=1.0):
+    return pl.DataMSE(X, Y) + w * pl.Derivative(0.0, 1, 2.0, name="slope")
+
+
+OPT = optax.adam(1e-2)
+
+
+def fit_one(key, w):
+    return pl.fit(make_model(key), objective(w), OPT, steps=10, progress=False)
+
+
+def test_sweep_matches_python_loop_and_keeps_static_leaves():
+    keys = jax.random.split(jax.random.key(1), 5)
+    models = eqx.filter_vmap(make_model)(keys)
+    xs = jnp.linspace(0.0, 1.0, 5)
+    out = pl.sweep(lambda m, x, s: {"y": m(x) * s, "m": m}, models, xs, jnp.asarray(3.0),
+                   in_axes=(0, 0, None))
+    for i in range(5):
+        assert np.allclose(out["y"][i], make_model(keys[i])(xs[i]) * 3.0, rtol=1e-12)
+    # the activation (a function, not an array) survives; the models are batched
+    assert out["m"].activation is jnp.tanh
+    assert out["m"].layers[0].weight.shape == (5, 4, 1)
+
+
+KEYS = jax.random.split(jax.random.key(2), 3)
+WS = jnp.asarray([0.1, 1.0, 10.0])
+
+
+@pytest.fixture(scope="module")
+def swept():
+    return pl.sweep(fit_one, KEYS, WS)
+
+
+def test_fit_inside_sweep_equals_separate_fits(swept):
+    assert swept.loss.shape == (3,)
+    assert swept.history["total"].shape == (3, 10)
+    for i in range(3):
+        one = fit_one(KEYS[i], WS[i])
+        for a, b in zip(jax.tree_util.tree_leaves(eqx.filter(swept.model, eqx.is_array)),
+                        jax.tree_util.tree_leaves(eqx.filter(one.model, eqx.is_array))):
+            np.testing.assert_allclose(a[i], b, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(swept.history["total"][i], one.history["total"], rtol=1e-10)
+        assert one.loss < one.history["total"][0]
+
+
+def test_least_squares_inside_sweep_equals_separate_solves():
+    keys = jax.random.split(jax.random.key(3), 2)
+    obj = objective()
+    solve = lambda k: pl.least_squares(make_model(k), obj, max_steps=10)
+    res = pl.sweep(solve, keys)
+    for i in range(2):
+        one = solve(keys[i])
+        np.testing.assert_allclose(res.loss[i], one.loss, rtol=1e-8, atol=1e-14)
+        assert int(res.steps[i]) == int(one.steps)
+        assert res.loss[i] < 1e-3 * res.initial_loss[i]
+
+
+def test_chunked_sweep_with_padding_equals_plain_vmap(swept):
+    chunked = pl.sweep(fit_one, KEYS, WS, chunk_size=2)  # 3 fits -> 2 chunks of 2, 1 padded
+    assert chunked.loss.shape == (3,)
+    assert tree_allclose(eqx.filter(swept, eqx.is_array), eqx.filter(chunked, eqx.is_array))
+
+
+def test_bad_input_is_refused():
+    x5, x4 = jnp.ones(5), jnp.ones(4)
+    f = lambda a, b: a + b
+    with pytest.raises(ValueError, match=r"sweep: batched arguments disagree.*5.*4"):
+        pl.sweep(f, x5, x4)
+    with pytest.raises(ValueError, match=r"sweep: args\[1\] is a scalar"):
+        pl.sweep(f, x5, jnp.asarray(1.0))
+    with pytest.raises(ValueError, match="no argument has a batch axis"):
+        pl.sweep(f, x5, x4, in_axes=None)
+    with pytest.raises(ValueError, match="in_axes"):
+        pl.sweep(f, x5, x5, in_axes=(0, 1))
+    with pytest.raises(ValueError, match="chunk_size"):
+        pl.sweep(f, x5, x5, chunk_size=0)
+    with pytest.raises(ValueError, match="empty"):
+        pl.sweep(f, jnp.ones((0, 2)), jnp.ones((0, 2)))
+
+
+SHARDED = textwrap.dedent(
+    """
+    import jax, jax.numpy as jnp, equinox as eqx, numpy as np, optax
+    jax.config.update("jax_enable_x64", True)
+    import pinnloss as pl
+    assert jax.device_count() == 4, jax.devices()
+    X = jnp.linspace(-1.0, 1.0, 7); Y = jnp.sin(2.0 * X)
+    OPT = optax.adam(1e-2)
+    def fit_one(key, w):
+        model = eqx.nn.MLP("scalar", "scalar", 4, 1, activation=jnp.tanh, key=key)
+        obj = pl.DataMSE(X, Y) + w * pl.Derivative(0.0, 1, 2.0)
+        return pl.fit(model, obj, OPT, steps=10, progress=False)
+    keys = jax.random.split(jax.random.key(5), 6)   # 6 fits on 4 devices: padded to 8
+    ws = jnp.linspace(0.5, 2.0, 6)
+    sharded = pl.sweep(fit_one, keys, ws)
+    ref = eqx.filter_vmap(fit_one)(keys, ws)  # unsharded, on one device
+    assert len(ref.loss.sharding.device_set) == 1
+    for other in (ref,):
+        for a, b in zip(jax.tree_util.tree_leaves(eqx.filter(sharded, eqx.is_array)),
+                        jax.tree_util.tree_leaves(eqx.filter(other, eqx.is_array))):
+            assert a.shape == b.shape, (a.shape, b.shape)
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    print("OK", sharded.loss.shape)
+    """
+)
+
+
+def test_sharded_over_four_host_devices_equals_unsharded():
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip()
+    env["JAX_PLATFORMS"] = "cpu"
+    proc = subprocess.run(
+        [sys.executable, "-c", SHARDED], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "OK (6,)" in proc.stdout
