@@ -51,7 +51,9 @@ def split(full: eos.EVData) -> eos.EVData:
     """The training points of `full`, on the same energy reference."""
     idx = np.asarray(TRAIN)
     return eos.EVData(
-        full.volume[idx], full.absolute_energy[idx], reference=full.energy_shift,
+        full.volume[idx],
+        full.absolute_energy[idx],
+        reference=full.energy_shift,
         label=f"{full.label}, {len(idx)} of {len(full)} points",
     )
 
@@ -65,9 +67,8 @@ def objective(train: eos.EVData, v0, b0) -> pl.Objective:
     )
 
 
-@eqx.filter_jit
 def make_nets(train: eos.EVData, keys, width: int) -> eos.EnergyNet:
-    """One `EnergyNet` per key, stacked along a leading axis (one compiled call)."""
+    """One `EnergyNet` per key, stacked along a leading axis."""
     return eqx.filter_vmap(lambda k: eos.EnergyNet(train, width=width, key=k))(keys)
 
 
@@ -100,44 +101,65 @@ def evaluate(models, grid, held_v, v0, lo, hi):
     return eqx.filter_vmap(eqx.filter_vmap(one))(models)
 
 
+@eqx.filter_jit
+def curve(model, volume):
+    """Energy and pressure of one model at each volume (compiled once per model class)."""
+    return jax.vmap(model)(volume), eos.pressure(model, volume)
+
+
+def on_grid_and_data(model, grid, full: eos.EVData):
+    """`(E(grid), P(grid), E(data volumes))` with energies shifted by `full.energy_shift`:
+    one evaluation, so one compilation per model class."""
+    v = jnp.concatenate([jnp.asarray(grid), jnp.asarray(full.volume)])
+    e, p = (np.asarray(a) for a in curve(model, v))
+    n = len(grid)
+    return e[:n] - full.energy_shift, p[:n], e[n:] - full.energy_shift
+
+
 def member(models, i: int, j: int):
     """Model `j` of kind `i` out of a doubly batched model."""
     return jax.tree_util.tree_map(lambda a: a[i, j] if eqx.is_array(a) else a, models)
 
 
-def plot(full, ref, bm4, grid, energies, pressures, props, fig=None):
-    """E(V) minus the seven-point Birch–Murnaghan curve, P(V), and B0 with error bars."""
+def plot(full, grid, energies, pressures, props, ref, bm4, fig=None):
+    """E(V) minus the seven-point Birch–Murnaghan curve, P(V), and B0 with error bars.
+
+    `energies`, `pressures`: `(kind, net, grid)` arrays of the nets (energies shifted by
+    `full.energy_shift`); `props`: their `EOSProperties`; `ref`, `bm4`: the seven- and
+    four-point Birch–Murnaghan fits.
+    """
     from matplotlib.figure import Figure
 
     fig = fig or Figure(figsize=(14, 4.2), layout="constrained")
     ax0, ax1, ax2 = fig.subplots(1, 3)
     g = np.asarray(grid)
-    e_ref = np.asarray(jax.vmap(ref)(grid)) - full.energy_shift
+    e_ref, p_ref, ref_at_data = on_grid_and_data(ref, grid, full)
     for i, kind in enumerate(KINDS):
         for j in range(energies.shape[1]):
             lab = kind if j == 0 else None
             ax0.plot(g, 1e3 * (energies[i, j] - e_ref), c=f"C{i}", lw=0.8, alpha=0.7, label=lab)
             ax1.plot(g, GPA * pressures[i, j], c=f"C{i}", lw=0.8, alpha=0.7, label=lab)
-    e_bm4 = np.asarray(jax.vmap(bm4)(grid)) - full.energy_shift
+    e_bm4 = on_grid_and_data(bm4, grid, full)[0]
     ax0.plot(g, 1e3 * (e_bm4 - e_ref), c="C2", lw=1.5, label="Birch–Murnaghan, 4 points")
-    dev = 1e3 * (full.absolute_energy - np.asarray(jax.vmap(ref)(jnp.asarray(full.volume))))
+    dev = 1e3 * (full.energy - ref_at_data)
     tr, ho = np.asarray(TRAIN), np.asarray(HELD_OUT)
     ax0.plot(full.volume[tr], dev[tr], "ko", label="fitted DFT points")
     ax0.plot(full.volume[ho], dev[ho], "ko", mfc="none", label="held-out DFT points")
-    ax0.set(xlabel="V [Å³/atom]", ylabel="E − E_BM(7 points) [meV/atom]",
-            title="energy between the points")
+    ax0.set(
+        xlabel="V [Å³/atom]",
+        ylabel="E − E_BM(7 points) [meV/atom]",
+        title="energy between the points",
+    )
     ax0.legend(fontsize=7)
-    ax1.plot(g, GPA * np.asarray(eos.pressure(ref, grid)), "k--", lw=1.2,
-             label="Birch–Murnaghan, 7 points")
+    ax1.plot(g, GPA * p_ref, "k--", lw=1.2, label="Birch–Murnaghan, 7 points")
     ax1.axhline(0, c="0.6", lw=0.5)
-    ax1.axvline(float(ref.v0), c="0.6", lw=0.5)
     ax1.set(xlabel="V [Å³/atom]", ylabel="P = −dE/dV [GPa]", title="pressure")
     ax1.legend(fontsize=7)
     b0 = np.asarray(props.b0_gpa)
-    for i, kind in enumerate(KINDS):
+    for i in range(len(KINDS)):
         ax2.errorbar([i], [b0[i].mean()], yerr=[b0[i].std(ddof=1)], fmt="o", c=f"C{i}", capsize=4)
         ax2.plot(np.full(b0.shape[1], i) + 0.15, b0[i], ".", c=f"C{i}", alpha=0.6)
-    ax2.errorbar([2], [float(bm4.b0) * GPA], fmt="s", c="C2")
+    ax2.plot([2], [float(bm4.b0) * GPA], "s", c="C2")
     ax2.axhline(float(ref.b0) * GPA, c="k", ls="--", lw=1, label="constraint (BM, 7 points)")
     ax2.set_xticks([0, 1, 2], ["data-only\nnet", "physics-\ninformed net", "BM,\n4 points"])
     ax2.set(ylabel="B0 [GPa]", title="bulk modulus: ensemble mean ± std")
@@ -165,11 +187,12 @@ def main(smoke: bool = False, out: str | None = None) -> dict:
     energies, pressures = np.asarray(energies), np.asarray(pressures)
     held_err = np.asarray(held) - full.energy[np.asarray(HELD_OUT)]  # (kind, net, point) [eV]
     held_rms = 1e3 * np.sqrt(np.mean(held_err**2, axis=-1))  # (kind, net) [meV/atom]
-    bm4_err = np.asarray(jax.vmap(bm4)(held_v)) - full.absolute_energy[np.asarray(HELD_OUT)]
-    e_ref = np.asarray(jax.vmap(ref)(grid)) - full.energy_shift
+    bm4_err = on_grid_and_data(bm4, grid, full)[2] - full.energy
+    bm4_err = bm4_err[np.asarray(HELD_OUT)]
+    e_ref = on_grid_and_data(ref, grid, full)[0]
     curve_rms = 1e3 * np.sqrt(np.mean((energies - e_ref) ** 2, axis=-1))
 
-    fig = plot(full, ref, bm4, grid, energies, pressures, props)
+    fig = plot(full, grid, energies, pressures, props, ref, bm4)
     path = figure_path(out, "energy_volume.png")
     fig.savefig(path, dpi=120)
 

@@ -27,7 +27,7 @@ from _common import figure_path, run_cli
 
 import pinnloss as pl
 
-DIM, CODE, RANK, NOISE = 40, 6, 4, 0.3
+DIM, CODE, RANK, NOISE = 40, 6, 4, 0.5
 
 
 class TiedAE(eqx.Module):

@@ -26,6 +26,10 @@ def test_energy_net_scaling_and_shapes():
     g = eqx.filter_grad(lambda m: m(12.0))(net)
     assert g.v_center == 0 and g.v_scale == 0 and g.e_center == 0 and g.e_scale == 0
     assert jnp.any(g.mlp.layers[0].weight != 0)
+    # nets for different crystals share one pytree structure, hence one compiled solver
+    other = eos.EVData(2 * data.volume, 3 * data.absolute_energy)
+    net2 = eos.EnergyNet(other, width=8, depth=1, key=jax.random.key(1))
+    assert jax.tree_util.tree_structure(net) == jax.tree_util.tree_structure(net2)
     with pytest.raises(ValueError, match="call on one scalar volume"):
         net(jnp.ones(3))
     with pytest.raises(ValueError, match="data must be an EVData"):

@@ -23,10 +23,31 @@ def _run(name, tmp_path):
     return result
 
 
+def test_energy_volume(tmp_path):
+    r = _run("energy_volume", tmp_path)
+    assert r["all_valid"] and r["max_final_loss"] < 1e-20  # every net fitted its objective
+    # the penalties pull V0 and B0 onto the constraints, in every ensemble member ...
+    assert abs(r["pinn_v0_mean"] - r["ref_v0"]) < 1e-8 * r["ref_v0"]
+    assert abs(r["pinn_b0_gpa_mean"] - r["ref_b0_gpa"]) < 1e-6 * r["ref_b0_gpa"]
+    assert r["pinn_b0_gpa_std"] < 1e-6 and r["pinn_max_abs_p_at_v0_gpa"] < 1e-8
+    # ... while four points alone leave the data-only nets' B0 far off and scattered
+    assert abs(r["data_b0_gpa_mean"] - r["ref_b0_gpa"]) > 0.05 * r["ref_b0_gpa"]
+    assert r["data_b0_gpa_std"] > 1.0
+    assert r["data_max_abs_p_at_v0_gpa"] > 1e-3
+    # and they tame the curve between the points: the held-out DFT energies are closer
+    assert r["pinn_held_out_rms_mev"] < 0.5 * r["data_held_out_rms_mev"]
+    assert r["pinn_curve_rms_mev"] < 0.5 * r["data_curve_rms_mev"]
+    # the four-parameter Birch-Murnaghan form is right for Cu: tiny held-out error, same V0
+    assert r["bm4_held_out_rms_mev"] < 0.05
+    assert abs(r["bm4_v0"] - r["ref_v0"]) < 1e-3
+
+
 def test_outliers(tmp_path):
     r = _run("outliers", tmp_path)
     # MSE is the least-squares line: checked against NumPy on every draw
     assert r["mse_vs_lstsq_max_abs_diff"] < 1e-6
+    # the Huber fits (Adam) reached the optimum: zero gradient of the Huber objective
+    assert r["huber_max_grad_norm"] < 1e-6
     # the MSE estimate's spread explodes as the tails get heavier ...
     assert r["mse_spread_ratio"] > 4.0
     assert r["std_mse_nu1.5"] > r["std_mse_nu3"] > r["std_mse_nu30"]

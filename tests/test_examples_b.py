@@ -51,6 +51,26 @@ def test_lqr_riccati_against_scipy():
     np.testing.assert_allclose(m.expm(a_c * 0.3), scipy.linalg.expm(a_c * 0.3), rtol=1e-10)
 
 
+def test_lqr_excess_cost_is_quadratic_in_the_control_error():
+    # Q*(x, u) = V*(x) + (u − u*)ᵀ(R + BᵀPB)(u − u*): the excess cost of any policy is the
+    # sum of its control errors weighed by H = R + BᵀPB along its own trajectory
+    import jax.numpy as jnp
+    import lqr_imitation as m
+
+    a, b = m.cart_pole()
+    q, r = np.diag(m.Q_DIAG) * m.DT, np.diag(m.R_DIAG) * m.DT
+    p, k = m.lqr(a, b, q, r)
+    h = r + b.T @ p @ b
+    k_hat = k + 0.05 * np.random.default_rng(0).normal(size=k.shape) * np.abs(k)
+    assert np.abs(np.linalg.eigvals(a - b @ k_hat)).max() < 1
+    x0 = np.random.default_rng(1).normal(size=(5, 4)) * m.X0_SCALE
+    cost, xs = m.closed_loop_cost(lambda x: -x @ jnp.asarray(k_hat).T, a, b, q, r, x0, 3000)
+    e = np.einsum("ij,tnj->tni", k - k_hat, np.asarray(xs))  # u − u* at each visited state
+    excess = np.einsum("tni,ij,tnj->n", e, h, e)
+    optimum = np.einsum("ni,ij,nj->n", x0, p, x0)
+    np.testing.assert_allclose(np.asarray(cost) - optimum, excess, rtol=1e-6)
+
+
 def test_lqr_imitation_weighted_loss_costs_less(tmp_path):
     import lqr_imitation
 

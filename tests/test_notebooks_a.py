@@ -1,4 +1,4 @@
-"""The notebooks of examples 1–8 execute end to end at smoke size; their last cells assert the claim."""
+"""Notebooks of examples 1–8 run end to end at smoke size; their last cells assert the claim."""
 
 import os
 
