@@ -93,7 +93,7 @@ def localisation_error(pred: np.ndarray, pts: np.ndarray) -> np.ndarray:
 
 
 def main(smoke: bool = False, out: str | None = None) -> dict:
-    n_train, steps = (250, 600) if smoke else (1000, 3000)
+    n_train, steps = (200, 500) if smoke else (1000, 3000)
     rng = np.random.default_rng(0)
     x, pts, target = make_data(n_train, rng)
     hidden = (pts[..., 0] > OCCLUDER_X) & (rng.uniform(size=pts.shape[:2]) < P_HIDDEN)

@@ -117,6 +117,17 @@ def langevin_sample(
         raise ValueError(f"{where}: n_saved must be a non-negative integer; got {n_saved!r}.")
     if n_saved and n_steps % n_saved:
         raise ValueError(f"{where}: n_steps ({n_steps}) must be a multiple of n_saved ({n_saved}).")
+    key_ok = isinstance(key, jax.Array) and (
+        jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+        and key.shape == ()
+        or key.dtype == jnp.uint32
+        and key.shape == (2,)
+    )
+    if not key_ok:
+        raise ValueError(
+            f"{where}: key must be one JAX PRNG key (jax.random.key(seed)); got "
+            f"{type(key).__name__} of shape {getattr(key, 'shape', None)}."
+        )
     # cast to the chain's dtype (not weakly typed), so a new value never recompiles
     step_size = _positive(where, "step_size", step_size).astype(x0.dtype)
     temperature = _positive(where, "temperature", temperature).astype(x0.dtype)

@@ -2,6 +2,7 @@
 
 import os
 import sys
+import tempfile
 
 import jax
 import pytest
@@ -9,6 +10,8 @@ import pytest
 jax.config.update("jax_enable_x64", True)
 os.environ.setdefault("PINNLOSS_SMOKE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# the CLI turns on JAX's persistent compilation cache: keep the tests' out of ~/.cache
+os.environ.setdefault("PINNLOSS_CACHE_DIR", tempfile.mkdtemp(prefix="pinnloss-test-cache-"))
 sys.path.insert(0, os.path.dirname(__file__))
 
 

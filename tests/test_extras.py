@@ -206,6 +206,8 @@ def test_langevin_errors(key):
         pl.langevin_sample(energy, jnp.zeros((4, 2), int), key=key, step_size=0.1, n_steps=5)
     with pytest.raises(ValueError, match="langevin_sample: x0 contains"):
         pl.langevin_sample(energy, x0.at[1, 1].set(jnp.inf), key=key, step_size=0.1, n_steps=5)
+    with pytest.raises(ValueError, match="langevin_sample: key must be one JAX PRNG key"):
+        pl.langevin_sample(energy, x0, key=0, step_size=0.1, n_steps=5)
     with pytest.raises(ValueError, match="multiple of n_saved"):
         pl.langevin_sample(energy, x0, key=key, step_size=0.1, n_steps=5, n_saved=2)
 

@@ -1,0 +1,374 @@
+"""pinnloss benchmarks: one command, one table; every figure is a ratio measured in this run.
+
+    python benchmarks/run.py            # full (about 10 minutes on a 2-core CPU)
+    python benchmarks/run.py --quick    # fewer steps and repeats (about 3 minutes)
+    python benchmarks/run.py --readme   # also write the table into README.md
+
+Problem (benchmarks/problem.py): MLP 1→32→32→1 (1153 parameters) on 9 per-atom E(V) points
+of fcc Cu (FLEUR, ACWF) + 1e2·E'(V0)² + (E''(V0) − B0/V0)², float64, Adam(1e-3).
+Timings are the best of several repeats after compilation (the machine may be shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+if __name__ == "__main__" and "--worker" not in sys.argv:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+
+import equinox as eqx  # noqa: E402
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+
+MARK = "<!-- BENCHMARK TABLE -->"
+START, END = "<!-- BENCHMARK TABLE START -->", "<!-- BENCHMARK TABLE END -->"
+
+
+def best(fn, repeats=3):
+    """Best wall time of `fn()` (which must block until its result is ready)."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def ready(x):
+    return jax.block_until_ready(x)
+
+
+def matmul_gflops(n=2048, repeats=3):
+    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float64)
+    f = jax.jit(lambda a: a @ a)
+    ready(f(a))
+    return 2 * n**3 / best(lambda: ready(f(a)), repeats) / 1e9
+
+
+class Table:
+    def __init__(self):
+        self.rows = []
+
+    def add(self, what, measured, baseline, ratio, target="", met=None):
+        mark = "" if met is None else ("✓" if met else "✗")
+        self.rows.append((what, measured, baseline, ratio, target, mark))
+        print(f"  {what}: {measured} | {baseline} | {ratio} {target} {mark}", flush=True)
+
+    def markdown(self):
+        head = "| benchmark | pinnloss | baseline | ratio | target | met |\n|---|---|---|---|---|---|\n"
+        return head + "\n".join("| " + " | ".join(r) + " |" for r in self.rows)
+
+
+# ----------------------------------------------------------------------------- sections
+
+
+def fit_vs_scan(table, steps, repeats):
+    import pinnloss as pl
+    from baselines import adam_loop_jit
+    from problem import make_model, make_objective, problem_arrays
+
+    model, obj, opt = make_model(), make_objective(), optax.adam(1e-3)
+    data = problem_arrays()
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    lr = jnp.asarray(1e-3)
+    run_pl = lambda: ready(pl.fit(model, obj, opt, steps=steps, progress=False))
+    run_hand = lambda: ready(adam_loop_jit(params, static, data, lr, steps))
+    res = run_pl()
+    hand = run_hand()
+    t_pl, t_hand = [], []
+    for _ in range(repeats):  # interleaved, so load changes hit both alike
+        t_pl.append(best(run_pl, 1))
+        t_hand.append(best(run_hand, 1))
+    us_pl, us_hand = 1e6 * min(t_pl) / steps, 1e6 * min(t_hand) / steps
+    ratio = us_pl / us_hand
+    table.add(
+        f"pl.fit per Adam step vs hand-written jitted lax.scan ({steps} steps; final loss "
+        f"{float(res.loss):.2e} vs {float(hand[1][-1]):.2e})",
+        f"{us_pl:.1f} µs", f"{us_hand:.1f} µs", f"{ratio:.2f}×", "≤ 1.1×", ratio <= 1.1,
+    )
+    return us_pl
+
+
+def fit_vs_torch(table, us_pl, steps):
+    from baselines import torch_adam, torch_available
+    from problem import make_model
+
+    if not torch_available():
+        table.add("pl.fit vs eager PyTorch", "—", "torch not installed", "—", "≥ 50×",
+                  None)
+        return
+    import torch
+
+    torch_adam(make_model(), 20)  # warm up
+    loss, dt = torch_adam(make_model(), steps)
+    us_t = 1e6 * dt / steps
+    ratio = us_t / us_pl
+    table.add(
+        f"pl.fit vs eager PyTorch {torch.__version__} per step (double backward, 1 thread)",
+        f"{us_pl:.1f} µs", f"{us_t:.0f} µs", f"{ratio:.0f}× faster", "≥ 50×", ratio >= 50,
+    )
+
+
+def lsq_vs_adam(table, repeats):
+    import pinnloss as pl
+    from problem import cu_reference, make_model, make_objective
+
+    model, obj, opt = make_model(), make_objective(), optax.adam(1e-3)
+    ref = cu_reference()
+    solve = lambda: ready(pl.least_squares(model, obj, atol=1e-10, max_steps=200))
+    adam = lambda: ready(pl.fit(model, obj, opt, steps=5000, progress=False))
+    r_lsq, r_adam = solve(), adam()
+    t_lsq, t_adam = best(solve, repeats), best(adam, repeats)
+    l_lsq, l_adam = float(r_lsq.loss), float(r_adam.loss)
+    speed, better = t_adam / t_lsq, l_adam / max(l_lsq, 1e-300)
+
+    def v0_err(m):
+        # E'(V) = 0 by Newton from the reference V0
+        v = jnp.asarray(ref["v0"])
+        for _ in range(20):
+            v = v - jax.grad(m)(v) / jax.grad(jax.grad(m))(v)
+        return abs(float(v) / ref["v0"] - 1)
+
+    table.add(
+        f"pl.least_squares to loss 1e-10 vs 5000 Adam steps: time ({int(r_lsq.steps)} LM "
+        f"steps; V0 error {v0_err(r_lsq.model):.0e} vs {v0_err(r_adam.model):.0e})",
+        f"{1e3 * t_lsq:.1f} ms", f"{1e3 * t_adam:.0f} ms", f"{speed:.0f}× faster", "≥ 5×",
+        speed >= 5,
+    )
+    table.add("… and final loss", f"{l_lsq:.1e}", f"{l_adam:.1e}", f"{better:.0e}× lower",
+              "≥ 1e3×", better >= 1e3)
+
+
+def sweep_worker(steps, sizes, chunk, repeats):
+    """Run in a subprocess with N host devices; prints one JSON line per measurement."""
+    jax.config.update("jax_enable_x64", True)
+    import pinnloss as pl
+    from problem import make_model, make_objective
+
+    obj, opt = make_objective(), optax.adam(1e-3)
+    params, static = eqx.partition(make_model(), eqx.is_inexact_array)
+
+    def one_step(p, s):
+        loss, g = jax.value_and_grad(lambda q: obj(eqx.combine(q, static)))(p)
+        u, s = opt.update(g, s, p)
+        return optax.apply_updates(p, u), s, loss
+
+    ca = jax.jit(one_step).lower(params, opt.init(params)).compile().cost_analysis()
+    ca = ca[0] if isinstance(ca, (list, tuple)) else ca
+    flops_step = float(ca["flops"])
+    mm = matmul_gflops()
+
+    def fit_one(key):
+        return pl.fit(make_model(key), obj, opt, steps=steps, progress=False).loss
+
+    for b in sizes:
+        for c in (None, chunk) if b > chunk else (None,):
+            keys = jax.random.split(jax.random.key(0), b)
+            run = lambda keys=keys, c=c: ready(pl.sweep(fit_one, keys, chunk_size=c))
+            run()
+            t = best(run, repeats)
+            gflops = b * steps * flops_step / t / 1e9
+            print(json.dumps(dict(devices=jax.device_count(), fits=b, chunk=c, t=t,
+                                  fits_per_s=b / t, gflops=gflops, matmul=mm,
+                                  flops_step=flops_step)), flush=True)
+
+
+def sweeps(table, steps, repeats):
+    results = []
+    for n_dev, sizes in ((1, (1, 64, 1024)), (2, (64, 1024)), (4, (64, 1024))):
+        env = dict(os.environ, JAX_PLATFORMS="cpu")
+        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={n_dev}"
+        cmd = [sys.executable, __file__, "--worker", str(steps), ",".join(map(str, sizes)),
+               "64", str(repeats)]
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3600)
+        if out.returncode != 0:
+            raise RuntimeError(out.stderr[-3000:])
+        results += [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    base = next(r for r in results if r["devices"] == 1 and r["fits"] == 1)
+    for r in results:
+        pct = 100 * r["gflops"] / r["matmul"]
+        target, met = "", None
+        if r["fits"] == 1024:
+            target, met = "≥ 30 % of matmul", pct >= 30
+        how = f", chunks of {r['chunk']}" if r["chunk"] else ""
+        table.add(
+            f"pl.sweep of {r['fits']} Adam fits × {steps} steps on {r['devices']} host "
+            f"device(s){how}: fits/s, GFLOP/s (XLA cost analysis, "
+            f"{r['flops_step'] / 1e3:.0f} kFLOP/step)",
+            f"{r['fits_per_s']:.1f} fits/s, {r['gflops']:.2f} GFLOP/s",
+            f"f64 2048² matmul {r['matmul']:.1f} GFLOP/s",
+            f"{pct:.1f} % of matmul; {r['fits_per_s'] / base['fits_per_s']:.1f}× 1 fit",
+            target, met,
+        )
+
+
+def eos_vs_ase(table, repeats):
+    from ase.eos import EquationOfState
+
+    from pinnloss import eos
+    from problem import DATA
+
+    path = os.path.join(DATA, "results-unaries-verification-PBE-v1-fleur.json")
+    if not os.path.exists(path):
+        table.add("fit_eos batched vs ASE", "—", "ACWF data not found", "—")
+        return
+    with open(path) as f:
+        raw = json.load(f)
+    keys = [k for k, v in sorted(raw["eos_data"].items()) if v is not None and len(v) == 7]
+    curves = []
+    for k in keys:
+        try:
+            curves.append(eos.load(path, key=k))
+        except ValueError:
+            pass
+    batched = lambda: ready(eos.fit_eos(curves, "birch_murnaghan", check=False))
+    forms = batched()
+    t_pl = best(batched, repeats)
+
+    def ase_all():
+        out = []
+        for c in curves:
+            v = np.asarray(c.volume)
+            e = np.asarray(c.energy) - np.min(np.asarray(c.energy))
+            out.append(EquationOfState(v, e, eos="birchmurnaghan").fit()[0])
+        return out
+
+    v0_ase = ase_all()
+    t_ase = best(ase_all, repeats)
+    rel = np.abs(np.asarray(forms.v0) / np.asarray(v0_ase) - 1)
+    table.add(
+        f"eos.fit_eos on {len(curves)} ACWF FLEUR curves, one batched call, vs ASE "
+        f"EquationOfState per curve (median V0 difference {np.nanmedian(rel):.0e})",
+        f"{1e3 * t_pl:.0f} ms", f"{1e3 * t_ase:.0f} ms", f"{t_ase / t_pl:.1f}× faster",
+    )
+
+
+def cli_cache(table):
+    with tempfile.TemporaryDirectory() as d:
+        env = dict(os.environ, PINNLOSS_CACHE_DIR=d, JAX_PLATFORMS="cpu")
+        env.pop("PINNLOSS_NO_CACHE", None)
+        times = []
+        for _ in range(2):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "pinnloss.cli", "fit"], env=env, check=True,
+                           capture_output=True, cwd=d)
+            times.append(time.perf_counter() - t0)
+    table.add("`pinnloss fit` wall time, second run vs first (persistent compilation cache)",
+              f"{times[1]:.1f} s", f"{times[0]:.1f} s", f"{times[0] / times[1]:.1f}× faster")
+
+
+def derivative_methods(table):
+    from derivatives import compare
+    from problem import cu_reference, make_model
+
+    rows = compare(make_model(), jnp.asarray(cu_reference()["v0"]),
+                   lambda f, *a: (ready(f(*a)), best(lambda: ready(f(*a)), 5))[1])
+    base = {k: g for k, name, v, g, _ in rows if name == "nested grad"}
+    for k, name, v, g, _ in rows:
+        table.add(f"d^{k}E/dV^{k}: {name} (value; gradient w.r.t. parameters)",
+                  f"{v:.2f} µs; {g:.2f} µs", f"nested grad {base[k]:.2f} µs",
+                  f"{g / base[k]:.2f}× nested grad")
+
+
+def precision(table, steps, repeats):
+    import pinnloss as pl
+    from problem import make_model, make_objective
+
+    opt = optax.adam(1e-3)
+    out = {}
+    for dt in (jnp.float32, jnp.float64):
+        model, obj = make_model(dtype=dt), make_objective(dtype=dt)
+        run = lambda model=model, obj=obj: ready(pl.fit(model, obj, opt, steps=steps,
+                                                        progress=False))
+        r = run()
+        out[jnp.dtype(dt).name] = (best(run, repeats) / steps * 1e6, float(r.loss))
+    (t32, l32), (t64, l64) = out["float32"], out["float64"]
+    table.add(f"pl.fit float32 vs float64 per step ({steps} steps; loss {l32:.1e} vs {l64:.1e})",
+              f"{t32:.1f} µs", f"{t64:.1f} µs", f"{t64 / t32:.2f}× faster in float32")
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def write_readme(table_md, header):
+    path = os.path.join(ROOT, "README.md")
+    with open(path) as f:
+        text = f.read()
+    block = f"{START}\n{header}\n\n{table_md}\n{END}"
+    if START in text and END in text:
+        text = text[: text.index(START)] + block + text[text.index(END) + len(END):]
+    elif MARK in text:
+        text = text.replace(MARK, block, 1)
+    else:
+        raise SystemExit("README.md has no benchmark marker")
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def main():
+    if "--worker" in sys.argv:
+        i = sys.argv.index("--worker")
+        steps, sizes, chunk, repeats = sys.argv[i + 1 : i + 5]
+        sweep_worker(int(steps), [int(s) for s in sizes.split(",")], int(chunk), int(repeats))
+        return
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="fewer steps and repeats")
+    p.add_argument("--readme", action="store_true", help="write the table into README.md")
+    p.add_argument("--only", default="", help="comma-separated sections to run")
+    args = p.parse_args()
+    q = args.quick
+    reps = 3 if q else 5
+    table = Table()
+    only = set(args.only.split(",")) - {""}
+    on = lambda name: not only or name in only
+    t0 = time.time()
+    mm = matmul_gflops()
+    print(f"float64 2048² matmul: {mm:.1f} GFLOP/s", flush=True)
+    us_pl = None
+    if on("fit") or on("torch"):
+        us_pl = fit_vs_scan(table, 2000 if q else 5000, reps)
+    if on("torch"):
+        fit_vs_torch(table, us_pl, 200 if q else 1000)
+    if on("lsq"):
+        lsq_vs_adam(table, reps)
+    if on("sweep"):
+        sweeps(table, 50 if q else 200, 2)
+    if on("eos"):
+        eos_vs_ase(table, 2 if q else 3)
+    if on("cli"):
+        cli_cache(table)
+    if on("deriv"):
+        derivative_methods(table)
+    if on("precision"):
+        precision(table, 2000 if q else 5000, reps)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    header = (
+        f"`python benchmarks/run.py{' --quick' if q else ''}` on a {os.cpu_count()}-core CPU "
+        f"({platform.processor() or platform.machine()}), jax {jax.__version__}, float64; "
+        f"float64 2048² matmul {mm:.1f} GFLOP/s in this run; load average {load:.1f} at the "
+        f"end (a shared machine: timings are the best of several repeats); "
+        f"{time.time() - t0:.0f} s in all."
+    )
+    md = table.markdown()
+    print("\n" + header + "\n\n" + md)
+    if args.readme:
+        write_readme(md, header)
+
+
+if __name__ == "__main__":
+    main()
