@@ -288,23 +288,16 @@ def least_squares(
         raise ValueError("least_squares: the model has no trainable (inexact array) parameters.")
 
     dtype = jnp.result_type(*leaves)
-    use_cg = method == "cg"
-    if method == "auto":  # matrix-free CG when a dense Jacobian costs > 500 passes
-        from ._lsq_cg import CG_THRESHOLD
+    if method in ("auto", "cg"):
+        from ._lsq_cg import lm_auto, lm_cg
 
-        n_par = sum(int(np.prod(x.shape)) for x in leaves)
-        m_res = jax.eval_shape(
-            lambda p: objective.scaled_residuals(eqx.combine(p, static)), params
-        ).shape[0]
-        use_cg = min(m_res, n_par) > CG_THRESHOLD
-    if use_cg:
-        from ._lsq_cg import lm_cg
-
-        (fitted, loss, steps, acc, code, loss0), vals0 = lm_cg(
-            params, static, objective, jnp.asarray(max_steps), jnp.asarray(tol, dtype),
-            jnp.asarray(atol, dtype), geodesic, jnp.asarray(cg_tol, dtype), int(cg_maxiter),
-            cg_solver,
-        )
+        args = (params, static, objective, jnp.asarray(max_steps), jnp.asarray(tol, dtype),
+                jnp.asarray(atol, dtype), geodesic, jnp.asarray(cg_tol, dtype),
+                int(cg_maxiter), cg_solver)
+        if method == "cg":
+            (fitted, loss, steps, acc, code, loss0), vals0 = lm_cg(*args)
+        else:  # CG when a dense Jacobian costs > 500 passes, decided at trace time
+            (fitted, loss, steps, acc, code, loss0), vals0 = lm_auto(_lm, *args)
     else:
         (fitted, loss, steps, acc, code, loss0), vals0 = _lm(
             params,

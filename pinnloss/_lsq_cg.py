@@ -162,3 +162,19 @@ def lm_cg(
     state = jax.lax.while_loop(lambda s: s["code"] == _RUNNING, body, state)
     out = unravel(state["x"]), 2 * state["F"], state["n"], state["acc"], state["code"], 2 * F0
     return out, vals0
+
+
+@eqx.filter_jit
+def lm_auto(lm_dense, params, static, objective, max_steps, tol, atol, geodesic: str, cg_tol,
+            cg_maxiter: int, solver: str):
+    """`method="auto"`: CG when a dense Jacobian would cost > CG_THRESHOLD passes.
+
+    The shape test runs at trace time, inside the compiled call, so it costs nothing on
+    later calls (an `eval_shape` per call cost ~10 ms, 10x the E(V) solve itself).
+    """
+    flat, _ = ravel_pytree(params)
+    m = jax.eval_shape(lambda p: objective.scaled_residuals(eqx.combine(p, static)), params)
+    if min(m.shape[0], flat.size) > CG_THRESHOLD:
+        return lm_cg(params, static, objective, max_steps, tol, atol, geodesic, cg_tol,
+                     cg_maxiter, solver)
+    return lm_dense(params, static, objective, max_steps, tol, atol, "auto", geodesic)

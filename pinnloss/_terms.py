@@ -466,7 +466,7 @@ def _taylor_derivative(f: Callable, order: int) -> Callable:
     """Order >= 3 of a scalar-in, scalar-out `f` by Taylor mode (`jax.experimental.jet`).
 
     Measured (benchmarks/run.py, MLP 1-32-32-1, float64): for order 3 the gradient of the
-    derivative with respect to the parameters costs ~0.6x nested `jax.grad`; orders 1-2
+    derivative with respect to the parameters costs 0.5-0.8x nested `jax.grad`; orders 1-2
     gain nothing, so they stay nested `jax.grad`. A model with a primitive that jet does
     not know falls back to forward-over-reverse (`jax.jvp` of `jax.grad`, ~0.75x).
     """

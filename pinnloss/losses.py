@@ -218,10 +218,13 @@ def huber(predictions: ArrayLike, targets: ArrayLike, delta: float = 1.0) -> Arr
 def sigmoid_binary_cross_entropy(logits: ArrayLike, labels: ArrayLike) -> Array:
     r"""Mean binary cross-entropy from logits, numerically stable for any logit.
 
-    $\ell(z, y) = \max(z, 0) - z y + \log(1 + e^{-|z|})$, never $\log(\sigma(z))$ directly,
-    so a confidently wrong logit of ±1000 gives a finite loss and gradient.
+    $\ell(z, y) = \mathrm{softplus}(z) - z y$ with $\mathrm{softplus}(z) = \log(1 + e^z)$
+    evaluated stably (`jax.nn.softplus`), never $\log(\sigma(z))$ directly: a confidently
+    wrong logit of ±1000 gives a finite loss and the gradient $\sigma(z) - y$ everywhere,
+    including $z = 0$ (the $\max(z, 0) + \log(1 + e^{-|z|})$ form has the wrong
+    subgradient there).
     """
     check_same_shape("sigmoid_binary_cross_entropy", logits, labels, ("logits", "labels"))
     z = jnp.asarray(logits)
     y = jnp.asarray(labels, dtype=z.dtype)
-    return jnp.mean(jnp.maximum(z, 0) - z * y + jnp.log1p(jnp.exp(-jnp.abs(z))))
+    return jnp.mean(jax.nn.softplus(z) - z * y)

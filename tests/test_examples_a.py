@@ -162,3 +162,27 @@ def test_example_documents_itself(name):
     mod = _example(name)
     assert f"python examples/{name}.py" in mod.__doc__
     assert callable(mod.main)
+
+
+def test_example_runs_as_a_script(tmp_path):
+    """`python examples/NAME.py --smoke --out DIR` prints the headline and saves the figure."""
+    import subprocess
+
+    env = dict(os.environ, MPLBACKEND="Agg")
+    out = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(EXAMPLES, "vanishing_gradients.py"),
+            "--smoke",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "BCE gradient is" in out.stdout and "grad_ratio_bce_over_mse_at_z_minus10" in out.stdout
+    assert os.path.getsize(tmp_path / "vanishing_gradients.png") > 10_000

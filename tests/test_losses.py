@@ -46,6 +46,16 @@ def test_bce_matches_optax_and_is_stable():
     np.testing.assert_allclose(abs(g[0]), 1 / len(z), rtol=1e-12)
 
 
+@pytest.mark.parametrize("y", [0.0, 1.0, 0.3])
+def test_bce_gradient_is_sigmoid_minus_label_everywhere(y):
+    z = jnp.array([0.0, 1e-3, -1e-3, 30.0, -30.0, 700.0, -700.0])
+    labels = jnp.full_like(z, y)
+    g = jax.grad(L.sigmoid_binary_cross_entropy)(z, labels) * len(z)
+    np.testing.assert_allclose(g, jax.nn.sigmoid(z) - y, rtol=1e-12, atol=1e-14)
+    g_optax = jax.grad(lambda z: jnp.mean(optax.losses.sigmoid_binary_cross_entropy(z, labels)))(z)
+    np.testing.assert_allclose(g / len(z), g_optax, rtol=1e-12, atol=1e-14)
+
+
 def test_masked_mse_equals_mse_of_kept_subset(data):
     p, t = data
     mask = (jnp.arange(20) % 3 != 0).astype(float)
