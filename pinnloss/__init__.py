@@ -3,22 +3,22 @@
 Public surface, re-exported explicitly; implementation lives in private modules.
 """
 
-from . import losses as losses
 from . import eos as eos
+from . import losses as losses
 from . import plot as plot
-from ._extras import langevin_sample as langevin_sample
-from ._extras import per_sample_grad_norms as per_sample_grad_norms
-from ._extras import per_sample_grads as per_sample_grads
-from ._extras import per_sample_losses as per_sample_losses
-from ._extras_a import gauss_newton_matrix as gauss_newton_matrix
-from ._extras_a import hessian_matrix as hessian_matrix
 from ._checkpoint import load_checkpoint as load_checkpoint
 from ._checkpoint import save_checkpoint as save_checkpoint
+from ._curvature import gauss_newton_matrix as gauss_newton_matrix
+from ._curvature import hessian_matrix as hessian_matrix
 from ._fit import FitResult as FitResult
 from ._fit import NonFiniteLossError as NonFiniteLossError
 from ._fit import fit as fit
 from ._lsq import LeastSquaresResult as LeastSquaresResult
 from ._lsq import least_squares as least_squares
+from ._samples import langevin_sample as langevin_sample
+from ._samples import per_sample_grad_norms as per_sample_grad_norms
+from ._samples import per_sample_grads as per_sample_grads
+from ._samples import per_sample_losses as per_sample_losses
 from ._sweep import sweep as sweep
 from ._terms import AbstractSquareTerm as AbstractSquareTerm
 from ._terms import AbstractTerm as AbstractTerm

@@ -1,4 +1,4 @@
-"""Langevin sampling and per-sample losses / gradients (pinnloss/_extras.py)."""
+"""Langevin sampling and per-sample losses / gradients (pinnloss/_samples.py)."""
 
 import equinox as eqx
 import jax
@@ -179,16 +179,16 @@ def test_langevin_no_recompile_for_new_energy_values(key):
         def __call__(self, x):
             return 0.5 * jnp.sum((x - self.centre) ** 2)
 
-    from pinnloss import _extras
+    from pinnloss import _samples
 
     x0 = jnp.zeros((8, 2))
     pl.langevin_sample(Quad(jnp.zeros(2)), x0, key=key, step_size=0.1, n_steps=7)
-    before = _extras._langevin._cached._cache_size()
+    before = _samples._langevin._cached._cache_size()
     for c in (1.0, 2.0, 3.0):
         pl.langevin_sample(
             Quad(c * jnp.ones(2)), x0, key=key, step_size=0.1 * c, n_steps=7, temperature=c
         )
-    assert _extras._langevin._cached._cache_size() == before
+    assert _samples._langevin._cached._cache_size() == before
 
 
 def test_langevin_errors(key):
