@@ -8,7 +8,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from problem import cu_data, loss_fn
 
 B1, B2, EPS = 0.9, 0.999, 1e-8

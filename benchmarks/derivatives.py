@@ -79,5 +79,6 @@ def compare(model, at, timer, orders=(1, 2, 3), reps: int = 2000, rounds: int = 
         for c in cases:
             c[5] = min(c[5], timer(c[2], params, at))
             c[6] = min(c[6], timer(c[3], params, at))
-    return [(k, name, 1e6 * tv / reps, 1e6 * tg / reps, val)
-            for k, name, _, _, val, tv, tg in cases]
+    return [
+        (k, name, 1e6 * tv / reps, 1e6 * tg / reps, val) for k, name, _, _, val, tv, tg in cases
+    ]

@@ -88,9 +88,20 @@ def load_checkpoint(path: str | os.PathLike, like: Any) -> Any:
 # ---------------------------------------------------------------------------- fits
 
 
-def fit_with_checkpoints(fit: Callable, model, objective, optimizer, *, steps: int, path,
-                         every: int | None, opt_state=None, filter_spec=eqx.is_inexact_array,
-                         throw: bool = True, **kwargs):
+def fit_with_checkpoints(
+    fit: Callable,
+    model,
+    objective,
+    optimizer,
+    *,
+    steps: int,
+    path,
+    every: int | None,
+    opt_state=None,
+    filter_spec=eqx.is_inexact_array,
+    throw: bool = True,
+    **kwargs,
+):
     """`pl.fit` in segments of `every` steps, saving model, optimizer state and history after each.
 
     If `path` holds a checkpoint of this fit, it resumes from it: the result is the same
@@ -122,7 +133,8 @@ def fit_with_checkpoints(fit: Callable, model, objective, optimizer, *, steps: i
                 )
             if done > steps:
                 raise ValueError(
-                    f"{where}: checkpoint {os.fspath(path)!r} is at step {done}, past steps={steps}."
+                    f"{where}: checkpoint {os.fspath(path)!r} is at step {done}, "
+                    f"past steps={steps}."
                 )
             like = (model, opt_state, np.zeros((done, n_cols), np.float64))
             model, opt_state, hist = _read_tree(f, like, path, where)
@@ -130,15 +142,24 @@ def fit_with_checkpoints(fit: Callable, model, objective, optimizer, *, steps: i
     result = None
     while done < steps:
         n = min(every, steps - done)
-        result = fit(model, objective, optimizer, steps=n, opt_state=opt_state,
-                     filter_spec=filter_spec, throw=throw, **kwargs)
+        result = fit(
+            model,
+            objective,
+            optimizer,
+            steps=n,
+            opt_state=opt_state,
+            filter_spec=filter_spec,
+            throw=throw,
+            **kwargs,
+        )
         seg = np.stack(
             [np.asarray(result.history[k], np.float64) for k in (*objective.names, "total")], 1
         )
         if int(result.failed_step) >= 0:  # throw=False: report the failure on the whole fit
             history = np.concatenate([history, seg], 0)
-            return _fit_result(FitResult, result, history, objective,
-                               failed_step=done + int(result.failed_step))
+            return _fit_result(
+                FitResult, result, history, objective, failed_step=done + int(result.failed_step)
+            )
         model, opt_state = result.model, result.opt_state
         history = np.concatenate([history, seg], 0)
         done += n
@@ -148,8 +169,9 @@ def fit_with_checkpoints(fit: Callable, model, objective, optimizer, *, steps: i
 
         p, static = eqx.partition(model, filter_spec)
         loss, _ = _final_loss(p, static, objective)
-        return FitResult(model, _history(history, objective), opt_state, loss,
-                         jnp.asarray(-1), jnp.asarray(-1))
+        return FitResult(
+            model, _history(history, objective), opt_state, loss, jnp.asarray(-1), jnp.asarray(-1)
+        )
     return _fit_result(FitResult, result, history, objective, failed_step=-1)
 
 
@@ -160,15 +182,22 @@ def _history(history, objective):
 
 
 def _fit_result(cls, result, history, objective, failed_step: int):
-    return cls(result.model, _history(history, objective), result.opt_state, result.loss,
-               jnp.asarray(failed_step), result.failed_term)
+    return cls(
+        result.model,
+        _history(history, objective),
+        result.opt_state,
+        result.loss,
+        jnp.asarray(failed_step),
+        result.failed_term,
+    )
 
 
 # ---------------------------------------------------------------------------- sweeps
 
 
-def sweep_with_checkpoints(sweep: Callable, fn, args, *, path, every: int | None, in_axes,
-                           **kwargs):
+def sweep_with_checkpoints(
+    sweep: Callable, fn, args, *, path, every: int | None, in_axes, **kwargs
+):
     """`pl.sweep` in blocks of `every` fits, saving the finished outputs after each block.
 
     Resuming skips the blocks already done; each block is the same compiled call, so the
@@ -180,8 +209,10 @@ def sweep_with_checkpoints(sweep: Callable, fn, args, *, path, every: int | None
     axes = _normalise_in_axes(in_axes, len(args))
     sizes = {
         x.shape[0]
-        for a, ax in zip(args, axes) if ax == 0
-        for x in jax.tree_util.tree_leaves(eqx.filter(a, eqx.is_array)) if x.ndim
+        for a, ax in zip(args, axes)
+        if ax == 0
+        for x in jax.tree_util.tree_leaves(eqx.filter(a, eqx.is_array))
+        if x.ndim
     }
     if len(sizes) != 1:
         return sweep(fn, *args, in_axes=in_axes, **kwargs)  # let sweep raise its error
@@ -204,9 +235,7 @@ def sweep_with_checkpoints(sweep: Callable, fn, args, *, path, every: int | None
     _, sub0 = block(0)
     shape = eqx.filter_eval_shape(lambda *s: sweep(fn, *s, in_axes=in_axes, **kwargs), *sub0)
     dyn_shape, static_out = eqx.partition(shape, lambda x: isinstance(x, jax.ShapeDtypeStruct))
-    store = jax.tree_util.tree_map(
-        lambda s: np.zeros((n, *s.shape[1:]), s.dtype), dyn_shape
-    )
+    store = jax.tree_util.tree_map(lambda s: np.zeros((n, *s.shape[1:]), s.dtype), dyn_shape)
     done = 0
     if os.path.exists(path):
         with open(path, "rb") as f:
@@ -225,7 +254,7 @@ def sweep_with_checkpoints(sweep: Callable, fn, args, *, path, every: int | None
 
         def put(s, o, done=done, k=k):
             s = np.array(s)
-            s[done:done + k] = np.asarray(o)[:k]
+            s[done : done + k] = np.asarray(o)[:k]
             return s
 
         store = jax.tree_util.tree_map(put, store, out)

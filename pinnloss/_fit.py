@@ -12,6 +12,7 @@ import numpy as np
 import optax
 from jaxtyping import Array
 
+from . import _optcache
 from ._terms import Objective, _concrete
 
 __all__ = ["fit", "FitResult", "NonFiniteLossError"]
@@ -156,8 +157,11 @@ def fit(
     `optax.GradientTransformation`, including `optax.lbfgs` (which receives the value
     function through `update`'s extra arguments).
 
-    Build the optimizer once and reuse it: an Optax transformation is a closure, hashed
-    by identity, so a fresh `optax.adam(1e-3)` on each call compiles the loop again.
+    An Optax transformation is a closure, hashed by identity under `jit`; a fresh but
+    identical optimizer (`optax.adam(1e-3)` written inline again) is recognised by a
+    structural fingerprint of its closures and reuses the compiled loop. Optimizers that
+    capture arrays or schedules have no fingerprint: build those once and reuse them, or
+    each call compiles the loop again (~1 s).
 
     Args:
         model: an Equinox module (or any pytree) called as `model(x)`.
@@ -196,14 +200,23 @@ def fit(
         from ._checkpoint import fit_with_checkpoints
 
         return fit_with_checkpoints(
-            fit, model, objective, optimizer, steps=steps, path=checkpoint,
-            every=checkpoint_every, opt_state=opt_state, filter_spec=filter_spec, throw=throw,
-            chunk_size=chunk_size, progress=progress,
+            fit,
+            model,
+            objective,
+            optimizer,
+            steps=steps,
+            path=checkpoint,
+            every=checkpoint_every,
+            opt_state=opt_state,
+            filter_spec=filter_spec,
+            throw=throw,
+            chunk_size=chunk_size,
+            progress=progress,
         )
     params, static = _split(model, filter_spec)
     if not jax.tree_util.tree_leaves(params):
         raise ValueError("fit: the model has no trainable (inexact array) parameters.")
-    opt = optax.with_extra_args_support(optimizer)
+    opt = optax.with_extra_args_support(_optcache.canonical(optimizer))
     if opt_state is None:
         opt_state = opt.init(params)
 

@@ -269,9 +269,12 @@ def least_squares(
         )
     if cg_solver not in ("jax", "lineax"):
         raise ValueError(f"least_squares: cg_solver must be 'jax' or 'lineax'; got {cg_solver!r}.")
-    if not cg_tol > 0 or isinstance(cg_maxiter, bool) or not isinstance(
-        cg_maxiter, (int, np.integer)
-    ) or cg_maxiter < 1:
+    if (
+        not cg_tol > 0
+        or isinstance(cg_maxiter, bool)
+        or not isinstance(cg_maxiter, (int, np.integer))
+        or cg_maxiter < 1
+    ):
         raise ValueError(
             "least_squares: cg_tol must be positive and cg_maxiter a positive integer; "
             f"got {cg_tol!r} and {cg_maxiter!r}."
@@ -291,9 +294,18 @@ def least_squares(
     if method in ("auto", "cg"):
         from ._lsq_cg import lm_auto, lm_cg
 
-        args = (params, static, objective, jnp.asarray(max_steps), jnp.asarray(tol, dtype),
-                jnp.asarray(atol, dtype), geodesic, jnp.asarray(cg_tol, dtype),
-                int(cg_maxiter), cg_solver)
+        args = (
+            params,
+            static,
+            objective,
+            jnp.asarray(max_steps),
+            jnp.asarray(tol, dtype),
+            jnp.asarray(atol, dtype),
+            geodesic,
+            jnp.asarray(cg_tol, dtype),
+            int(cg_maxiter),
+            cg_solver,
+        )
         if method == "cg":
             (fitted, loss, steps, acc, code, loss0), vals0 = lm_cg(*args)
         else:  # CG when a dense Jacobian costs > 500 passes, decided at trace time

@@ -165,8 +165,19 @@ def lm_cg(
 
 
 @eqx.filter_jit
-def lm_auto(lm_dense, params, static, objective, max_steps, tol, atol, geodesic: str, cg_tol,
-            cg_maxiter: int, solver: str):
+def lm_auto(
+    lm_dense,
+    params,
+    static,
+    objective,
+    max_steps,
+    tol,
+    atol,
+    geodesic: str,
+    cg_tol,
+    cg_maxiter: int,
+    solver: str,
+):
     """`method="auto"`: CG when a dense Jacobian would cost > CG_THRESHOLD passes.
 
     The shape test runs at trace time, inside the compiled call, so it costs nothing on
@@ -175,6 +186,7 @@ def lm_auto(lm_dense, params, static, objective, max_steps, tol, atol, geodesic:
     flat, _ = ravel_pytree(params)
     m = jax.eval_shape(lambda p: objective.scaled_residuals(eqx.combine(p, static)), params)
     if min(m.shape[0], flat.size) > CG_THRESHOLD:
-        return lm_cg(params, static, objective, max_steps, tol, atol, geodesic, cg_tol,
-                     cg_maxiter, solver)
+        return lm_cg(
+            params, static, objective, max_steps, tol, atol, geodesic, cg_tol, cg_maxiter, solver
+        )
     return lm_dense(params, static, objective, max_steps, tol, atol, "auto", geodesic)

@@ -83,8 +83,11 @@ def sweep(
     `pl.fit(..., progress=False)` and `pl.least_squares` work inside `fn`.
 
     With `chunk_size`, each device runs its share in sequential chunks of that many fits
-    (`jax.lax.map` with `batch_size`): on a CPU, a few dozen fits at a time keep the
-    working set in cache; at 1024 fits a plain vmap spills it (see benchmarks/).
+    (`jax.lax.map` with `batch_size`), which keeps a device's working set in cache.
+
+    A CPU is one JAX device, and one device runs these small ops on one core: set
+    `XLA_FLAGS=--xla_force_host_platform_device_count=<cores>` before importing jax to
+    shard a sweep over all cores (measured 1.4-1.8x on 2 cores; benchmarks/run.py).
 
     Args:
         fn: a function of the arguments for ONE fit; returns any pytree (arrays get a
@@ -118,15 +121,24 @@ def sweep(
         from ._checkpoint import sweep_with_checkpoints
 
         return sweep_with_checkpoints(
-            sweep, fn, args, path=checkpoint, every=checkpoint_every, in_axes=in_axes,
-            chunk_size=chunk_size, devices=devices,
+            sweep,
+            fn,
+            args,
+            path=checkpoint,
+            every=checkpoint_every,
+            in_axes=in_axes,
+            chunk_size=chunk_size,
+            devices=devices,
         )
     axes = _normalise_in_axes(in_axes, len(args))
     if chunk_size is not None and (
-        isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer))
+        isinstance(chunk_size, bool)
+        or not isinstance(chunk_size, (int, np.integer))
         or chunk_size < 1
     ):
-        raise ValueError(f"sweep: chunk_size must be a positive integer or None; got {chunk_size!r}.")
+        raise ValueError(
+            f"sweep: chunk_size must be a positive integer or None; got {chunk_size!r}."
+        )
     devices = tuple(jax.devices() if devices is None else devices)
     if not devices:
         raise ValueError("sweep: devices is empty.")

@@ -29,7 +29,11 @@ def _cli(tmp_path, cache_dir, *extra):
     env.pop("PINNLOSS_NO_CACHE", None)
     proc = subprocess.run(
         [sys.executable, "-m", "pinnloss.cli", "fit", *extra],
-        env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout

@@ -17,7 +17,8 @@ OBJ = pl.DataMSE(X, Y) + 0.5 * pl.Derivative(0.0, 1, 2.0, name="slope")
 OPT = optax.adam(1e-2)
 
 
-def make_model(key=jax.random.key(0)):
+def make_model(key=None):
+    key = jax.random.key(0) if key is None else key
     return eqx.nn.MLP("scalar", "scalar", 4, 1, activation=jnp.tanh, key=key)
 
 
@@ -45,8 +46,9 @@ def test_save_load_roundtrip_and_bad_files(tmp_path):
     pl.save_checkpoint(p, (model, state))
     like = (make_model(jax.random.key(9)), OPT.init(eqx.filter(model, eqx.is_inexact_array)))
     back = pl.load_checkpoint(p, like)
-    assert tree_allclose(eqx.filter(back, eqx.is_array), eqx.filter((model, state), eqx.is_array),
-                         rtol=0, atol=0)
+    assert tree_allclose(
+        eqx.filter(back, eqx.is_array), eqx.filter((model, state), eqx.is_array), rtol=0, atol=0
+    )
     assert back[0].activation is jnp.tanh
     with pytest.raises(ValueError, match="load_checkpoint: no checkpoint at"):
         pl.load_checkpoint(tmp_path / "missing.eqx", like)
@@ -69,18 +71,22 @@ def test_interrupted_fit_resumes_to_the_same_result(tmp_path):
             stop_after(2, pl.fit), model, OBJ, OPT, steps=40, path=p, every=10, progress=False
         )
     resumed = pl.fit(model, OBJ, OPT, steps=40, progress=False, checkpoint=p, checkpoint_every=10)
-    assert tree_allclose(eqx.filter(resumed.model, eqx.is_array),
-                         eqx.filter(straight.model, eqx.is_array), rtol=1e-12, atol=1e-14)
+    assert tree_allclose(
+        eqx.filter(resumed.model, eqx.is_array),
+        eqx.filter(straight.model, eqx.is_array),
+        rtol=1e-12,
+        atol=1e-14,
+    )
     assert tree_allclose(resumed.opt_state, straight.opt_state, rtol=1e-12, atol=1e-14)
     for k in straight.history:
         np.testing.assert_allclose(resumed.history[k], straight.history[k], rtol=1e-12)
     np.testing.assert_allclose(resumed.loss, straight.loss, rtol=1e-12)
     assert straight.loss < 0.5 * straight.history["total"][0]
     # calling again on a finished checkpoint runs nothing and returns the same fit
-    again = pl.fit(model, OBJ, OPT, steps=40, progress=False, checkpoint=p,
-                   checkpoint_every=10)
-    assert tree_allclose(eqx.filter(again, eqx.is_array), eqx.filter(resumed, eqx.is_array),
-                         rtol=0, atol=0)
+    again = pl.fit(model, OBJ, OPT, steps=40, progress=False, checkpoint=p, checkpoint_every=10)
+    assert tree_allclose(
+        eqx.filter(again, eqx.is_array), eqx.filter(resumed, eqx.is_array), rtol=0, atol=0
+    )
 
 
 def test_fit_checkpoint_refuses_another_problem(tmp_path):
@@ -91,8 +97,15 @@ def test_fit_checkpoint_refuses_another_problem(tmp_path):
     with pytest.raises(ValueError, match="past steps=5"):
         pl.fit(make_model(), OBJ, OPT, steps=5, progress=False, checkpoint=p)
     with pytest.raises(ValueError, match="checkpoint_every"):
-        pl.fit(make_model(), OBJ, OPT, steps=20, progress=False, checkpoint=tmp_path / "b",
-               checkpoint_every=0)
+        pl.fit(
+            make_model(),
+            OBJ,
+            OPT,
+            steps=20,
+            progress=False,
+            checkpoint=tmp_path / "b",
+            checkpoint_every=0,
+        )
     wide = eqx.nn.MLP("scalar", "scalar", 6, 1, key=jax.random.key(0))
     with pytest.raises(ValueError, match="does not match the given structure"):
         pl.fit(wide, OBJ, OPT, steps=20, progress=False, checkpoint=p)
@@ -117,7 +130,11 @@ def test_interrupted_sweep_resumes_to_the_same_result(tmp_path):
         )
     resumed = pl.sweep(fit_one, keys, ws, checkpoint=p, checkpoint_every=2)
     assert resumed.loss.shape == (5,)
-    assert tree_allclose(eqx.filter(resumed, eqx.is_array), eqx.filter(straight, eqx.is_array),
-                         rtol=1e-12, atol=1e-14)
+    assert tree_allclose(
+        eqx.filter(resumed, eqx.is_array),
+        eqx.filter(straight, eqx.is_array),
+        rtol=1e-12,
+        atol=1e-14,
+    )
     with pytest.raises(ValueError, match="holds a sweep of 5 fits; this one has 4"):
         pl.sweep(fit_one, keys[:4], ws[:4], checkpoint=p, checkpoint_every=2)

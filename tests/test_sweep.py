@@ -38,8 +38,9 @@ def test_sweep_matches_python_loop_and_keeps_static_leaves():
     keys = jax.random.split(jax.random.key(1), 5)
     models = eqx.filter_vmap(make_model)(keys)
     xs = jnp.linspace(0.0, 1.0, 5)
-    out = pl.sweep(lambda m, x, s: {"y": m(x) * s, "m": m}, models, xs, jnp.asarray(3.0),
-                   in_axes=(0, 0, None))
+    out = pl.sweep(
+        lambda m, x, s: {"y": m(x) * s, "m": m}, models, xs, jnp.asarray(3.0), in_axes=(0, 0, None)
+    )
     for i in range(5):
         assert np.allclose(out["y"][i], make_model(keys[i])(xs[i]) * 3.0, rtol=1e-12)
     # the activation (a function, not an array) survives; the models are batched
@@ -61,8 +62,10 @@ def test_fit_inside_sweep_equals_separate_fits(swept):
     assert swept.history["total"].shape == (3, 10)
     for i in range(3):
         one = fit_one(KEYS[i], WS[i])
-        for a, b in zip(jax.tree_util.tree_leaves(eqx.filter(swept.model, eqx.is_array)),
-                        jax.tree_util.tree_leaves(eqx.filter(one.model, eqx.is_array))):
+        for a, b in zip(
+            jax.tree_util.tree_leaves(eqx.filter(swept.model, eqx.is_array)),
+            jax.tree_util.tree_leaves(eqx.filter(one.model, eqx.is_array)),
+        ):
             np.testing.assert_allclose(a[i], b, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(swept.history["total"][i], one.history["total"], rtol=1e-10)
         assert one.loss < one.history["total"][0]
@@ -132,7 +135,9 @@ SHARDED = textwrap.dedent(
 
 def test_sharded_over_four_host_devices_equals_unsharded():
     env = dict(os.environ)
-    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip()
+    env["XLA_FLAGS"] = (
+        env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+    ).strip()
     env["JAX_PLATFORMS"] = "cpu"
     proc = subprocess.run(
         [sys.executable, "-c", SHARDED], env=env, capture_output=True, text=True, timeout=300
