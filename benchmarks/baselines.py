@@ -40,6 +40,11 @@ def adam_loop(params, static, data, lr, steps: int, loss=loss_fn):
 adam_loop_jit = jax.jit(adam_loop, static_argnums=(1, 4, 5))
 
 
+def objective_loss(model, objective):
+    """The loss of a pinnloss objective (the objective travels as a traced argument)."""
+    return objective(model)
+
+
 def run_adam(model, data, lr=1e-3, steps=5000):
     """Run the hand-written loop on an Equinox model; returns (model, losses)."""
     params, static = eqx.partition(model, eqx.is_inexact_array)

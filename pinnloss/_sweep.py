@@ -17,6 +17,7 @@ from jax.sharding import PartitionSpec as P
 __all__ = ["sweep"]
 
 _AXIS = "fits"
+_CPU_CHUNK = 16  # fits per vmapped chunk on a CPU device (benchmarks/run.py)
 
 
 def _normalise_in_axes(in_axes, n_args: int) -> tuple:
@@ -69,7 +70,7 @@ def sweep(
     fn: Callable,
     *args: Any,
     in_axes: int | None | Sequence[int | None] = 0,
-    chunk_size: int | None = None,
+    chunk_size: int | str | None = "auto",
     devices: Sequence[jax.Device] | None = None,
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
@@ -96,7 +97,10 @@ def sweep(
             Non-array leaves (functions, strings) are static and shared.
         in_axes: 0 (batched) or None (shared by every fit), for all arguments or one entry
             per argument — the same meaning as in `jax.vmap`.
-        chunk_size: fits vmapped at once on each device (default: all of them).
+        chunk_size: fits vmapped at once on each device; None for all of them. The
+            default `"auto"` is 16 on a CPU (measured on 2 cores, 1024 fits: chunks of
+            8/16/32/64/128 ran at 948/1003/911/802/695 fits/s; one vmap of 1024 spills
+            the cache, up to 1.5x slower on a loaded machine) and None on accelerators.
         devices: the devices to shard over (default `jax.devices()`).
         checkpoint: a file path: run the batch in blocks of `checkpoint_every` fits and
             save the finished outputs after each block; called again with the same
@@ -131,6 +135,11 @@ def sweep(
             devices=devices,
         )
     axes = _normalise_in_axes(in_axes, len(args))
+    devices = tuple(jax.devices() if devices is None else devices)
+    if not devices:
+        raise ValueError("sweep: devices is empty.")
+    if isinstance(chunk_size, str) and chunk_size == "auto":
+        chunk_size = _CPU_CHUNK if devices[0].platform == "cpu" else None
     if chunk_size is not None and (
         isinstance(chunk_size, bool)
         or not isinstance(chunk_size, (int, np.integer))
@@ -139,9 +148,6 @@ def sweep(
         raise ValueError(
             f"sweep: chunk_size must be a positive integer or None; got {chunk_size!r}."
         )
-    devices = tuple(jax.devices() if devices is None else devices)
-    if not devices:
-        raise ValueError("sweep: devices is empty.")
 
     dyn, static = eqx.partition(tuple(args), eqx.is_array)
     blank = lambda d: jax.tree_util.tree_map(lambda _: None, d)
