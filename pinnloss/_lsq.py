@@ -74,47 +74,115 @@ def _solve_psd(A: Array, b: Array) -> Array:
     return jax.scipy.linalg.cho_solve(c, b)
 
 
+def _cg_solve(op, b, cg_tol, cg_maxiter: int, solver: str):
+    """Solve the symmetric positive-definite system `op(x) = b` by conjugate gradients.
+
+    `jax.scipy.sparse.linalg.cg` is the default: ~10 % faster than `lineax.CG` here
+    (1-D Poisson, 2000 points, 1153 parameters: 20 s against 22 s for 30 LM steps).
+    """
+    if solver == "lineax":
+        import lineax as lx
+
+        lop = lx.FunctionLinearOperator(
+            op, jax.ShapeDtypeStruct(b.shape, b.dtype), tags=lx.positive_semidefinite_tag
+        )
+        cg = lx.CG(rtol=cg_tol, atol=0.0, max_steps=cg_maxiter)
+        return lx.linear_solve(lop, b, cg, throw=False).value
+    return jax.scipy.sparse.linalg.cg(op, b, tol=cg_tol, maxiter=cg_maxiter)[0]
+
+
+# above this many passes for a dense Jacobian (min(m, n)), method="auto" picks CG
+CG_THRESHOLD = 500
+
+
 @eqx.filter_jit
-def _lm(params, static, objective, max_steps, tol, atol, method: str, geodesic: str):
+def _lm(
+    params,
+    static,
+    objective,
+    max_steps,
+    tol,
+    atol,
+    cg_tol,
+    method: str,
+    geodesic: str,
+    cg_maxiter: int,
+    cg_solver: str,
+    cg_threshold: int,
+):
+    r"""The Levenberg–Marquardt loop; the linear algebra (`method`) is fixed at trace time.
+
+    Dense methods form $J$ (one `jacrev`/`jacfwd` call site, recomputed only after an
+    accepted step) and solve the dual $m\times m$ or primal $n\times n$ system by
+    Cholesky; `"cg"` never forms $J$: it linearises the residuals at each iterate and
+    solves $(J^\top J + \mu I)\delta = -J^\top r$ by conjugate gradients on JVP/VJP
+    products. Damping, acceptance and stopping are shared.
+    """
     flat, unravel = ravel_pytree(params)
     vals0 = objective.term_values(eqx.combine(params, static))
 
     def resid(x):
-        model = eqx.combine(unravel(x), static)
-        return objective.scaled_residuals(model)
+        return objective.scaled_residuals(eqx.combine(unravel(x), static))
 
+    # shapes are known at trace time, so "auto" costs nothing on later calls
     m, n = jax.eval_shape(resid, flat).shape[0], flat.size
-    dual = (m < n) if method == "auto" else method == "dual"
-    # reverse mode costs m passes, forward mode n: pick by shape
-    jac = jax.jacrev(resid) if m <= n else jax.jacfwd(resid)
+    if method == "auto":
+        method = "cg" if min(m, n) > cg_threshold else ("dual" if m < n else "primal")
     dtype = flat.dtype
     eps = jnp.finfo(dtype).eps
 
-    def solve(J, mu, b):
-        """`(JᵀJ + μI)⁻¹ Jᵀ b`, in the dual (m×m) or primal (n×n) form."""
-        if dual:
-            K = J @ J.T
-            a = _solve_psd(K + mu * jnp.eye(K.shape[0], dtype=dtype), b)
-            return J.T @ a
-        A = J.T @ J
-        return _solve_psd(A + mu * jnp.eye(A.shape[0], dtype=dtype), J.T @ b)
+    if method == "cg":
+
+        def linalg(x, J_prev, stale, mu):
+            """Products with J and Jᵀ, the damped solve, and μ₀ (a Hutchinson estimate)."""
+            _, jvp = jax.linearize(resid, x)
+            vjp_t = jax.linear_transpose(jvp, x)
+            vjp = lambda u: vjp_t(u)[0]
+
+            def solve(mu, b):
+                return _cg_solve(
+                    lambda v: vjp(jvp(v)) + mu * v, vjp(b), cg_tol, cg_maxiter, cg_solver
+                )
+
+            def mu_init(_):
+                # 10⁻³ max diag(JᵀJ), diag estimated as E[z ⊙ JᵀJz] over 16 Rademacher z
+                z = jax.random.rademacher(jax.random.key(0), (16, n), dtype)
+                return 1e-3 * jnp.max(jnp.mean(jax.vmap(lambda v: v * vjp(jvp(v)))(z), axis=0))
+
+            mu = jax.lax.cond(mu > 0, lambda _: mu, mu_init, None)
+            return jvp, vjp, solve, mu, J_prev
+
+        J_init = jnp.zeros((0,), dtype)
+    else:
+        # reverse mode costs m passes, forward mode n: pick by shape
+        jac = jax.jacrev(resid) if m <= n else jax.jacfwd(resid)
+
+        def linalg(x, J_prev, stale, mu):
+            J = jax.lax.cond(stale, jac, lambda _: J_prev, x)
+
+            def solve(mu, b):
+                """`(JᵀJ + μI)⁻¹ Jᵀ b` in the dual (m×m) or primal (n×n) form."""
+                if method == "dual":
+                    a = _solve_psd(J @ J.T + mu * jnp.eye(m, dtype=dtype), b)
+                    return J.T @ a
+                return _solve_psd(J.T @ J + mu * jnp.eye(n, dtype=dtype), J.T @ b)
+
+            # first iteration: μ₀ = 10⁻³ max diag(JᵀJ)
+            mu = jnp.where(mu > 0, mu, 1e-3 * jnp.max(jnp.sum(J**2, axis=0)))
+            return (lambda v: J @ v), (lambda u: J.T @ u), solve, mu, J
+
+        J_init = jnp.zeros((m, n), dtype)
 
     r0 = resid(flat)
     F0 = 0.5 * jnp.sum(r0**2)
 
-    def cond(s):
-        return s["code"] == _RUNNING
-
     def body(s):
-        x, r, F, mu, nu = s["x"], s["r"], s["F"], s["mu"], s["nu"]
-        # one Jacobian call site (compile time grows with each copy): recomputed only
-        # after an accepted step
-        J = jax.lax.cond(s["stale"], jac, lambda _: s["J"], x)
-        # first iteration: μ₀ = 10⁻³ max diag(JᵀJ)
-        mu = jnp.where(mu > 0, mu, 1e-3 * jnp.max(jnp.sum(J**2, axis=0)))
+        x, r, F, nu = s["x"], s["r"], s["F"], s["nu"]
+        jvp, vjp, solve, mu, J = linalg(x, s["J"], s["stale"], s["mu"])
         mu = jnp.where(mu > 0, mu, 1.0)
-        g = J.T @ r
-        delta = -solve(J, mu, r)
+        g = vjp(r)
+        delta = -solve(mu, r)
+        Jd = jvp(delta)
         step = delta
         if geodesic != "off":
             # geodesic acceleration (Transtrum & Sethna 2012) from the second directional
@@ -123,14 +191,13 @@ def _lm(params, static, objective, max_steps, tol, atol, method: str, geodesic: 
                 rpp = jax.jvp(lambda y: jax.jvp(resid, (y,), (delta,))[1], (x,), (delta,))[1]
             else:  # finite difference, h = 0.1 as Transtrum recommends: cheaper to compile
                 h = 0.1
-                rpp = (2.0 / h) * ((resid(x + h * delta) - r) / h - J @ delta)
-            acc = -solve(J, mu, rpp)
+                rpp = (2.0 / h) * ((resid(x + h * delta) - r) / h - Jd)
+            acc = -solve(mu, rpp)
             ok = 2 * jnp.linalg.norm(acc) <= 0.75 * jnp.linalg.norm(delta)
             step = jnp.where(ok, delta + 0.5 * acc, delta)
         x_new = x + step
         r_new = resid(x_new)
         F_new = 0.5 * jnp.sum(r_new**2)
-        Jd = J @ delta
         pred = -(g @ delta) - 0.5 * (Jd @ Jd)
         actual = F - F_new
         finite = jnp.isfinite(F_new) & jnp.all(jnp.isfinite(step))
@@ -140,32 +207,29 @@ def _lm(params, static, objective, max_steps, tol, atol, method: str, geodesic: 
         mu_acc = mu * jnp.maximum(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
         mu_new = jnp.where(accept, mu_acc, mu * nu)
         nu_new = jnp.where(accept, 2.0, 2.0 * nu)
-        x2 = jnp.where(accept, x_new, x)
-        r2 = jnp.where(accept, r_new, r)
+        n_steps = s["n"] + 1
         F2 = jnp.where(accept, F_new, F)
-        n = s["n"] + 1
-        xnorm = jnp.linalg.norm(x)
         code = jnp.select(
             [
                 2 * F2 <= atol,
                 accept & (jnp.abs(actual) <= tol * F) & (pred <= tol * F),
-                finite & (jnp.linalg.norm(step) <= tol * (xnorm + tol)),
+                finite & (jnp.linalg.norm(step) <= tol * (jnp.linalg.norm(x) + tol)),
                 jnp.all(g == 0),
                 mu_new > 1e30 / eps,
-                n >= max_steps,
+                n_steps >= max_steps,
             ],
             [_LOSS, _FTOL, _XTOL, _GTOL, _STALLED, _MAXSTEPS],
             _RUNNING,
         )
         return dict(
-            x=x2,
-            r=r2,
+            x=jnp.where(accept, x_new, x),
+            r=jnp.where(accept, r_new, r),
             J=J,
             stale=accept,
             F=F2,
             mu=mu_new,
             nu=nu_new,
-            n=n,
+            n=n_steps,
             acc=s["acc"] + accept.astype(jnp.int32),
             code=code,
         )
@@ -178,7 +242,7 @@ def _lm(params, static, objective, max_steps, tol, atol, method: str, geodesic: 
     state = dict(
         x=flat,
         r=r0,
-        J=jnp.zeros((m, n), dtype),
+        J=J_init,
         stale=jnp.asarray(True),
         F=F0,
         mu=jnp.asarray(-1.0, dtype),
@@ -187,7 +251,7 @@ def _lm(params, static, objective, max_steps, tol, atol, method: str, geodesic: 
         acc=jnp.asarray(0, jnp.int32),
         code=code0,
     )
-    state = jax.lax.while_loop(cond, body, state)
+    state = jax.lax.while_loop(lambda s: s["code"] == _RUNNING, body, state)
     out = unravel(state["x"]), 2 * state["F"], state["n"], state["acc"], state["code"], 2 * F0
     return out, vals0
 
@@ -226,7 +290,7 @@ def least_squares(
         atol: stop when the loss is at or below `atol`.
         method: `"auto"`, `"dual"` (m×m), `"primal"` (n×n) or `"cg"`: matrix-free
             conjugate gradients on $(J^\top J + \mu I)\delta = -J^\top r$ from JVP/VJP
-            products, never forming $J$ (see `_lsq_cg.py`). `"auto"` takes `"cg"` when a
+            products, never forming $J$. `"auto"` takes `"cg"` when a
             dense $J$ would cost more than 500 passes (min(m, n) > 500: thousands of
             collocation points and a net), else the dual form when m < n, else the primal.
         cg_tol, cg_maxiter: relative tolerance and iteration cap of each CG solve.
@@ -291,36 +355,20 @@ def least_squares(
         raise ValueError("least_squares: the model has no trainable (inexact array) parameters.")
 
     dtype = jnp.result_type(*leaves)
-    if method in ("auto", "cg"):
-        from ._lsq_cg import lm_auto, lm_cg
-
-        args = (
-            params,
-            static,
-            objective,
-            jnp.asarray(max_steps),
-            jnp.asarray(tol, dtype),
-            jnp.asarray(atol, dtype),
-            geodesic,
-            jnp.asarray(cg_tol, dtype),
-            int(cg_maxiter),
-            cg_solver,
-        )
-        if method == "cg":
-            (fitted, loss, steps, acc, code, loss0), vals0 = lm_cg(*args)
-        else:  # CG when a dense Jacobian costs > 500 passes, decided at trace time
-            (fitted, loss, steps, acc, code, loss0), vals0 = lm_auto(_lm, *args)
-    else:
-        (fitted, loss, steps, acc, code, loss0), vals0 = _lm(
-            params,
-            static,
-            objective,
-            jnp.asarray(max_steps),
-            jnp.asarray(tol, dtype),
-            jnp.asarray(atol, dtype),
-            method,
-            geodesic,
-        )
+    (fitted, loss, steps, acc, code, loss0), vals0 = _lm(
+        params,
+        static,
+        objective,
+        jnp.asarray(max_steps),
+        jnp.asarray(tol, dtype),
+        jnp.asarray(atol, dtype),
+        jnp.asarray(cg_tol, dtype),
+        method,
+        geodesic,
+        int(cg_maxiter),
+        cg_solver,
+        CG_THRESHOLD,
+    )
     if throw and _concrete(code) and np.any(np.asarray(code) == _NONFINITE):
         vals0 = np.asarray(vals0)
         badn = [nm for nm, v in zip(objective.names, vals0.T) if not np.all(np.isfinite(v))]

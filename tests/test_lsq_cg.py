@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import pinnloss as pl
-from pinnloss import _lsq_cg
+from pinnloss import _lsq
 
 
 def poisson(model, x):
@@ -54,7 +54,7 @@ def test_lineax_cg_agrees(cg):
 
 def test_auto_picks_cg_above_the_threshold(monkeypatch, cg):
     # this problem has min(m, n) = 97 parameters; lower the threshold below it
-    monkeypatch.setattr(_lsq_cg, "CG_THRESHOLD", 50)
+    monkeypatch.setattr(_lsq, "CG_THRESHOLD", 50)
     auto = pl.least_squares(make_model(), OBJ, max_steps=40)
     np.testing.assert_allclose(auto.loss, cg.loss, rtol=1e-12)
     assert int(auto.steps) == int(cg.steps)
