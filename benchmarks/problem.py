@@ -22,7 +22,7 @@ import numpy as np
 
 DATA = os.environ.get(
     "PINNLOSS_ACWF",
-    os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "acwf"),
+    os.path.join(os.path.dirname(__file__), "..", "tests", "data", "acwf"),
 )
 FALLBACK = {  # the FLEUR fit of Cu-X/FCC (per atom), used when the data folder is absent
     "v0": 11.953419067991206,

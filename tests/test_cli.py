@@ -10,7 +10,7 @@ import pytest
 
 from pinnloss import cli, eos
 
-ACWF = Path("/work/shared/data/acwf")
+ACWF = Path(__file__).resolve().parent / "data" / "acwf"  # vendored, MIT (see its LICENSE)
 WIEN2K_CU = dict(v0=11.951030236652795, b0=0.8795254466984688, b1=5.059358041834583)
 
 
@@ -49,7 +49,6 @@ def test_file_and_forms(capsys, tmp_path):
     assert np.isclose(res["v0"], float(eos.fit_eos(d, "vinet").v0), rtol=1e-10)
 
 
-@pytest.mark.skipif(not ACWF.exists(), reason="ACWF data not available")
 def test_acwf_file_and_net_with_constraints(capsys, tmp_path):
     f = ACWF / "results-unaries-verification-PBE-v1-fleur.json"
     rc, out, err = _run(

@@ -2,10 +2,9 @@
 
 import os
 
+import nbclient  # noqa: E402  (test extra: a missing install must fail, not skip)
+import nbformat  # noqa: E402
 import pytest
-
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "notebooks")
 NAMES = ["energy_volume", "outliers", "vanishing_gradients", "missing_labels"]

@@ -3,10 +3,9 @@ the claim."""
 
 import os
 
+import nbclient  # noqa: E402  (test extra: a missing install must fail, not skip)
+import nbformat  # noqa: E402
 import pytest
-
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "notebooks")
 NAMES = ["unit_vectors", "energy_based_model"]
