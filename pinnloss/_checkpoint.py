@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._checks import check_int
+
 __all__ = ["save_checkpoint", "load_checkpoint"]
 
 _VERSION = 1
@@ -114,8 +116,7 @@ def fit_with_checkpoints(
     objective = Objective.of(objective)
     if every is None:
         every = max(1, min(steps, 1000))
-    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-        raise ValueError(f"{where}: checkpoint_every must be a positive integer; got {every!r}.")
+    every = check_int(where, "checkpoint_every", every, minimum=1)
     params, _ = eqx.partition(model, filter_spec)
     if opt_state is None:
         opt_state = optimizer.init(params)
@@ -218,8 +219,7 @@ def sweep_with_checkpoints(
         return sweep(fn, *args, in_axes=in_axes, **kwargs)  # let sweep raise its error
     n = sizes.pop()
     every = n if every is None else every
-    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-        raise ValueError(f"{where}: checkpoint_every must be a positive integer; got {every!r}.")
+    every = check_int(where, "checkpoint_every", every, minimum=1)
     every = min(every, n)
 
     def block(start):

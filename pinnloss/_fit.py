@@ -13,6 +13,7 @@ import optax
 from jaxtyping import Array
 
 from . import _optcache
+from ._checks import check_int
 from ._terms import Objective, _concrete
 
 __all__ = ["fit", "FitResult", "NonFiniteLossError"]
@@ -188,8 +189,7 @@ def fit(
         >>> result = pl.fit(model, pl.DataMSE(x, y), opt, steps=5_000)
     """
     objective = Objective.of(objective)
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"fit: steps must be a positive integer; got {steps!r}.")
+    steps = check_int("fit", "steps", steps, minimum=1)
     if not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
         raise ValueError(
             "fit: optimizer must be an optax.GradientTransformation; "
@@ -224,13 +224,8 @@ def fit(
     if chunk_size is None:
         # ~10 chunks of at least 500 steps: each chunk costs a host sync and a dispatch
         chunk_size = steps if (not progress or traced) else max(500, math.ceil(steps / 10))
-    if (
-        isinstance(chunk_size, bool)
-        or not isinstance(chunk_size, (int, np.integer))
-        or chunk_size < 1
-    ):
-        raise ValueError(f"fit: chunk_size must be a positive integer; got {chunk_size!r}.")
-    chunk = _chunk_size(steps, min(int(chunk_size), steps))
+    chunk_size = check_int("fit", "chunk_size", chunk_size, minimum=1)
+    chunk = _chunk_size(steps, min(chunk_size, steps))
     n_chunks = steps // chunk
 
     bar = None

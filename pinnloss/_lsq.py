@@ -16,6 +16,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array
 
+from ._checks import check_int
 from ._terms import Objective, _concrete
 
 __all__ = ["least_squares", "LeastSquaresResult"]
@@ -343,10 +344,7 @@ def least_squares(
             "least_squares: cg_tol must be positive and cg_maxiter a positive integer; "
             f"got {cg_tol!r} and {cg_maxiter!r}."
         )
-    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 0:
-        raise ValueError(
-            f"least_squares: max_steps must be a non-negative integer; got {max_steps!r}."
-        )
+    max_steps = check_int("least_squares", "max_steps", max_steps, minimum=0)
     if not tol >= 0 or not atol >= 0:
         raise ValueError(f"least_squares: tol and atol must be non-negative; got {tol}, {atol}.")
     params, static = eqx.partition(model, filter_spec)

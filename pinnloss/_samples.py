@@ -11,9 +11,9 @@ from collections.abc import Callable
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, ArrayLike, PyTree
 
+from ._checks import check_int
 from ._terms import _as_data, _check_leading, _concrete
 
 __all__ = [
@@ -111,10 +111,8 @@ def langevin_sample(
     x0 = _as_data(where, "x0", x0)
     if not jnp.issubdtype(x0.dtype, jnp.floating):
         raise ValueError(f"{where}: x0 must be floating point; got dtype {x0.dtype}.")
-    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
-        raise ValueError(f"{where}: n_steps must be a positive integer; got {n_steps!r}.")
-    if isinstance(n_saved, bool) or not isinstance(n_saved, (int, np.integer)) or n_saved < 0:
-        raise ValueError(f"{where}: n_saved must be a non-negative integer; got {n_saved!r}.")
+    n_steps = check_int(where, "n_steps", n_steps, minimum=1)
+    n_saved = check_int(where, "n_saved", n_saved, minimum=0)
     if n_saved and n_steps % n_saved:
         raise ValueError(f"{where}: n_steps ({n_steps}) must be a multiple of n_saved ({n_saved}).")
     key_ok = isinstance(key, jax.Array) and (

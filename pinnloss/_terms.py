@@ -20,6 +20,7 @@ import numpy as np
 from jaxtyping import Array
 
 from . import losses as _losses
+from ._checks import check_int
 
 __all__ = [
     "AbstractTerm",
@@ -530,9 +531,7 @@ class Derivative(AbstractSquareTerm):
 
     def __init__(self, at, order: int, target, *, name: str = "derivative"):
         where = f"Derivative({name!r})"
-        if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 1:
-            raise ValueError(f"{where}: order must be an integer >= 1; got {order!r}.")
-        self.order = int(order)
+        self.order = check_int(where, "order", order, minimum=1, kind="an integer >= 1")
         self.at = _as_data(where, "at", at, min_ndim=0)
         if not jnp.issubdtype(self.at.dtype, jnp.inexact):
             self.at = self.at.astype(jnp.result_type(float))
