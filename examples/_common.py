@@ -24,6 +24,17 @@ def figure_path(out: str | os.PathLike | None, default_name: str) -> str:
     return out
 
 
+def save_figure(fig, out: str | os.PathLike | None, default_name: str, *, dpi: int = 120) -> str:
+    """Save `fig` where `figure_path` says, close it if pyplot holds it, return the path."""
+    path = figure_path(out, default_name)
+    fig.savefig(path, dpi=dpi)
+    if getattr(fig.canvas, "manager", None) is not None:  # made by pyplot: free it
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    return path
+
+
 def run_cli(main: Callable[..., dict], doc: str | None, x64: bool = True) -> dict:
     """Parse `--out` / `--smoke`, enable float64 (the script's choice), run `main`, print it."""
     import jax

@@ -31,7 +31,7 @@ import numpy as np
 import pinnloss as pl
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import figure_path, run_cli
+from _common import run_cli, save_figure
 
 TRUE_A, TRUE_B = 1.0, 2.0
 SIGMAS, RHO = (1.0, 2.0), 0.8
@@ -167,8 +167,7 @@ def main(smoke: bool = False, out: str | None = None) -> dict:
     var_a = {name: float(np.var(a[i])) for i, name in enumerate(ESTIMATORS)}
 
     fig = plot(x[0], y[0], {name: b[i] for i, name in enumerate(ESTIMATORS)})
-    path = figure_path(out, "correlated_noise.png")
-    fig.savefig(path, dpi=120)
+    path = save_figure(fig, out, "correlated_noise.png", dpi=120)
     ratio = var_b["GLS"] / var_b["plain MSE"]
     result = {
         "gls_vs_whitened_mse_rel_diff": abs(check["gls"] - check["whitened_mse"]) / check["gls"],

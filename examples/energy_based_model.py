@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _common import figure_path, run_cli
+from _common import run_cli, save_figure
 
 import pinnloss as pl
 
@@ -153,9 +153,7 @@ def main(smoke: bool = False, out: str | None = None) -> dict:
     lines2 = ax2.get_legend_handles_labels()
     ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=8)
     fig.tight_layout()
-    path = figure_path(out, "energy_based_model.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    path = save_figure(fig, out, "energy_based_model.png", dpi=110)
 
     # one round's distance is noisy (fresh samples each round): average the last ten
     d0, d1 = distances[0], float(np.mean(distances[-10:]))

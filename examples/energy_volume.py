@@ -38,7 +38,7 @@ import pinnloss as pl
 from pinnloss import eos
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import figure_path, run_cli
+from _common import run_cli, save_figure
 
 TRAIN = (0, 2, 4, 6)  # indices of the fitted points; the others are held out
 HELD_OUT = (1, 3, 5)
@@ -193,8 +193,7 @@ def main(smoke: bool = False, out: str | None = None) -> dict:
     curve_rms = 1e3 * np.sqrt(np.mean((energies - e_ref) ** 2, axis=-1))
 
     fig = plot(full, grid, energies, pressures, props, ref, bm4)
-    path = figure_path(out, "energy_volume.png")
-    fig.savefig(path, dpi=120)
+    path = save_figure(fig, out, "energy_volume.png", dpi=120)
 
     v0, b0, b1 = (np.asarray(getattr(props, k)) for k in ("v0", "b0_gpa", "b1"))
     result = {

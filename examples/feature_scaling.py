@@ -26,7 +26,7 @@ import optax
 import pinnloss as pl
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import figure_path, run_cli
+from _common import run_cli, save_figure
 
 SCALE = 10.0  # the badly scaled feature: units ten times smaller, and an offset
 
@@ -159,8 +159,7 @@ def main(smoke: bool = False, out: str | None = None) -> dict:
         },
         optimum,
     )
-    path = figure_path(out, "feature_scaling.png")
-    fig.savefig(path, dpi=120)
+    path = save_figure(fig, out, "feature_scaling.png", dpi=120)
     result = {
         "gradient_slope_mse": slope_mse,
         "gradient_slope_mae": slope_mae,

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _common import figure_path, run_cli
+from _common import run_cli, save_figure
 
 import pinnloss as pl
 
@@ -164,9 +164,7 @@ def main(smoke: bool = False, out: str | None = None) -> dict:
     ax.set_title("peaks fade where labels are missing")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path = figure_path(out, "keypoints.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    path = save_figure(fig, out, "keypoints.png", dpi=110)
 
     p, m = res["plain"], res["masked"]
     rel_p, rel_m = p["peak_occluded"] / p["peak_clear"], m["peak_occluded"] / m["peak_clear"]

@@ -25,7 +25,7 @@ import optax
 import pinnloss as pl
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import figure_path, run_cli
+from _common import run_cli, save_figure
 
 
 class Linear(eqx.Module):
@@ -106,8 +106,7 @@ def main(smoke: bool = False, out: str | None = None) -> dict:
         f"MLP after {steps} Adam steps": ev_trained,
     }
     fig = plot(spectra)
-    path = figure_path(out, "loss_landscape.png")
-    fig.savefig(path, dpi=120)
+    path = save_figure(fig, out, "loss_landscape.png", dpi=120)
     result = {
         "linear_min_eig": float(ev_lin[0]),
         "linear_max_eig": float(ev_lin[-1]),

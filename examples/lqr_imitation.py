@@ -33,7 +33,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _common import figure_path, run_cli
+from _common import run_cli, save_figure
 
 import pinnloss as pl
 
@@ -181,9 +181,7 @@ def main(smoke: bool = False, out: str | None = None) -> dict:
     for j, v in enumerate([1.0, ratio_plain, ratio_weighted]):
         ax.text(j, v, f"{v:.3f}", ha="center", va="bottom")
     fig.tight_layout()
-    path = figure_path(out, "lqr_imitation.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    path = save_figure(fig, out, "lqr_imitation.png", dpi=110)
 
     headline = (
         f"closed-loop cost / LQR optimum: plain MSE {ratio_plain:.3f}, R-weighted "

@@ -33,7 +33,7 @@ import numpy as np
 import pinnloss as pl
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import figure_path, run_cli
+from _common import run_cli, save_figure
 
 TRUE_A, TRUE_B, NOISE = 1.0, 2.0, 0.5
 MECHANISMS = ("none", "MCAR", "MAR", "MNAR")
@@ -155,8 +155,7 @@ def main(smoke: bool = False, out: str | None = None) -> dict:
     table = bias_table(est)
     est_1e3, _ = simulate(0, n, repeats, filler=1e3)  # same compiled fit
     fig = plot(est, data)
-    path = figure_path(out, "missing_labels.png")
-    fig.savefig(path, dpi=120)
+    path = save_figure(fig, out, "missing_labels.png", dpi=120)
     kept = {m: float(np.mean(data[m][2])) for m in MECHANISMS}
     result = {}
     for key, row in table.items():

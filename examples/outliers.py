@@ -25,7 +25,7 @@ import optax
 import pinnloss as pl
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import figure_path, run_cli
+from _common import run_cli, save_figure
 
 NUS = (1.5, 3.0, 30.0)
 LOSSES = ("mse", "mae", "huber")
@@ -181,8 +181,7 @@ def main(smoke: bool = False, out: str | None = None) -> dict:
     data, fits = simulate(0, n, repeats, steps)
     sp = spreads(fits)
     fig = plot(data, fits)
-    path = figure_path(out, "outliers.png")
-    fig.savefig(path, dpi=120)
+    path = save_figure(fig, out, "outliers.png", dpi=120)
 
     result = {f"std_{loss}_nu{nu:g}": sp[nu][loss] for nu in NUS for loss in LOSSES}
     result["mse_spread_ratio"] = sp[1.5]["mse"] / sp[30.0]["mse"]

@@ -27,7 +27,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _common import figure_path, run_cli
+from _common import run_cli, save_figure
 from outliers import TRUE_A, TRUE_B, draw
 
 import pinnloss as pl
@@ -115,9 +115,7 @@ def main(smoke: bool = False, out: str | None = None) -> dict:
     ax.set_ylabel("∂ℓ_i/∂b")
     ax.set_title("per-sample gradients (their mean is 0 at the fit)")
     fig.tight_layout()
-    path = figure_path(out, "per_sample.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    path = save_figure(fig, out, "per_sample.png", dpi=110)
 
     headline = (
         f"sample {worst} (noise draw {noise[worst]:+.2f}) has the largest per-sample gradient: "

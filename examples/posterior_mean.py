@@ -25,7 +25,7 @@ import optax
 import pinnloss as pl
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import figure_path, run_cli
+from _common import run_cli, save_figure
 
 COUNTS = (0, 1, 0)
 PRIOR_SHAPE, PRIOR_RATE = 0.5, 0.01
@@ -122,8 +122,7 @@ def main(smoke: bool = False, out: str | None = None) -> dict:
     best = best_constants(samples, steps)
     shape, rate = posterior()
     fig = plot(samples, best)
-    path = figure_path(out, "posterior_mean.png")
-    fig.savefig(path, dpi=120)
+    path = save_figure(fig, out, "posterior_mean.png", dpi=120)
     result = {
         "squared_loss_estimate": best["squared"],
         "absolute_loss_estimate": best["absolute"],

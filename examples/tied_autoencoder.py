@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _common import figure_path, run_cli
+from _common import run_cli, save_figure
 
 import pinnloss as pl
 
@@ -131,9 +131,7 @@ def main(smoke: bool = False, out: str | None = None) -> dict:
     ax.set_title("training (first data set)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path = figure_path(out, "tied_autoencoder.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    path = save_figure(fig, out, "tied_autoencoder.png", dpi=110)
 
     tm, um = float(tied[:, 1].mean()), float(untied[:, 1].mean())
     headline = (

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _common import figure_path, run_cli
+from _common import run_cli, save_figure
 
 import pinnloss as pl
 
@@ -125,9 +125,7 @@ def main(smoke: bool = False, out: str | None = None) -> dict:
     ax.set_title("the loss in τ")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path_fig = figure_path(out, "time_shift.png")
-    fig.savefig(path_fig, dpi=110)
-    plt.close(fig)
+    path_fig = save_figure(fig, out, "time_shift.png", dpi=110)
 
     err = abs(tau_hat - TRUE_TAU)
     headline = (

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _common import figure_path, run_cli
+from _common import run_cli, save_figure
 
 import pinnloss as pl
 
@@ -131,9 +131,7 @@ def main(smoke: bool = False, out: str | None = None) -> dict:
     ax.set_title("training history")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path = figure_path(out, "unit_vectors.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    path = save_figure(fig, out, "unit_vectors.png", dpi=110)
 
     mean_plain, mean_unit = float(norm_plain.mean()), float(norm_unit.mean())
     headline = (

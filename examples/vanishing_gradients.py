@@ -29,7 +29,7 @@ import optax
 import pinnloss as pl
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import figure_path, run_cli
+from _common import run_cli, save_figure
 
 
 def mse_after_sigmoid(logits, labels):
@@ -148,8 +148,7 @@ def main(smoke: bool = False, out: str | None = None) -> dict:
         final_err[k] = float(np.mean((logits > 0) != (np.asarray(y) > 0.5)))
 
     fig = plot(z, g_mse, g_bce, runs)
-    path = figure_path(out, "vanishing_gradients.png")
-    fig.savefig(path, dpi=120)
+    path = save_figure(fig, out, "vanishing_gradients.png", dpi=120)
     result = {
         "grad_ratio_bce_over_mse_at_z_minus10": ratio,
         "grad_mse_at_z_minus10": float(gm),
