@@ -239,10 +239,14 @@ def fit(
     failed = jnp.full((2,), -1, jnp.int32)
     good = params
     total = jnp.asarray(steps)
-    starts: list = []
+    # start states of the chunks, by index; a replay needs only the chunk holding step
+    # j - 1 (the failing chunk or the one before), so two are kept
+    starts: dict = {}
+    first = (params, opt_state)
     records = []
     for c in range(n_chunks):
-        starts.append((params, opt_state))
+        starts[c] = (params, opt_state)
+        starts.pop(c - 2, None)
         (params, opt_state, good, failed), rec = _run_chunk(
             params,
             static,
@@ -294,11 +298,11 @@ def fit(
         if j >= 0:
             history_arr = history_arr.at[j + 1 :].set(jnp.nan)
             if j == 0:
-                params, opt_state = starts[0]
+                params, opt_state = first
             else:
                 # replay the chunk holding step j - 1, stopping at step j: good = params_{j-1}
                 c = (j - 1) // chunk
-                p0, s0 = starts[c] if c < len(starts) else (params, opt_state)
+                p0, s0 = starts[c]
                 (params, opt_state, good, _), _ = _run_chunk(
                     p0,
                     static,
