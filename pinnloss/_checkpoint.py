@@ -1,93 +1,454 @@
-"""Checkpoints: save and resume long fits and sweeps (Equinox serialisation, no pickle).
+"""Checkpoints: a verified file format for saving and resuming long fits and sweeps.
 
-A checkpoint file holds a small header (format version, steps or fits done, sizes) and
-then the arrays of a pytree, written by `eqx.tree_serialise_leaves`. Reading needs a
-template of the same structure ("like"), so nothing but numbers is ever loaded from disk.
+The low-level layer of pinnloss: it imports no other pinnloss module but `_checks`, and
+the fit and sweep layers build on it (`fit_with_checkpoints` here takes the fit function
+as an argument; `sweep_with_checkpoints` lives in `_sweep`).
+
+A checkpoint file is
+
+    magic (8 bytes)  format version (uint16 LE)  header length (uint32 LE)
+    header: UTF-8 JSON {"kind", "meta", "fingerprint", "payload_size"}
+    payload: the arrays of a pytree, `eqx.tree_serialise_leaves` (no pickle)
+    SHA-256 of every byte before it (32 bytes)
+
+Reading checks the magic, the version, the checksum (so any damaged byte is refused), the
+kind, and the fingerprint of the problem the checkpoint belongs to (`fingerprint`), and
+refuses a mismatch with a `ValueError` that names the file and what differs. Reading the
+payload needs a template of the same structure ("like"), so nothing but numbers is ever
+loaded from disk. Writes are atomic (a temporary file in the same folder, fsync,
+`os.replace`); temporary files left by a crashed writer are removed.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import io
+import json
 import os
-from collections.abc import Callable
-from typing import Any
+import re
+import struct
+import time
+import types
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import check_int
+from ._validate import check_int
 
 __all__ = ["save_checkpoint", "load_checkpoint"]
 
-_VERSION = 1
-_KIND_TREE, _KIND_FIT, _KIND_SWEEP = 0, 1, 2
+MAGIC = b"\x89PLCKPT\n"  # a high-bit byte and a newline: text-mode mangling is caught too
+VERSION = 2  # version 1: an int64 header array, then the leaves; no checksum
+_PREFIX = struct.Struct("<HI")  # version, header length
+_DIGEST = 32  # bytes of a SHA-256
+_STALE_AGE_S = 3600.0  # a temporary file this old is stale even if its pid is alive (reuse)
+_TMP = re.compile(r"\.tmp(\d+)$")
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+Fingerprint = str | Mapping[str, str]
 
 
-def _header(kind: int, done: int, size: int) -> np.ndarray:
-    return np.asarray([_VERSION, kind, done, size], np.int64)
+# ---------------------------------------------------------------------------- fingerprints
 
 
-def _write(path, header: np.ndarray, tree) -> None:
-    """Write atomically: a crash while saving leaves the previous checkpoint intact."""
-    path = os.fspath(path)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        eqx.tree_serialise_leaves(f, header)
-        eqx.tree_serialise_leaves(f, tree)
-    os.replace(tmp, path)
-
-
-def _read_header(f, path, where: str, kind: int) -> np.ndarray:
+def _describe(obj) -> str:
+    """A description of a non-array leaf that is the same in every process (no addresses)."""
+    if isinstance(obj, (types.FunctionType, types.BuiltinFunctionType, type)) or (
+        callable(obj) and hasattr(obj, "__qualname__")
+    ):
+        return f"{getattr(obj, '__module__', '?')}.{obj.__qualname__}"
     try:
-        header = np.asarray(eqx.tree_deserialise_leaves(f, np.zeros(4, np.int64)))
-    except Exception as e:  # noqa: BLE001 - any parse failure is a bad file
-        raise ValueError(f"{where}: {path!r} is not a pinnloss checkpoint ({e}).") from None
-    if int(header[0]) != _VERSION or int(header[1]) != kind:
-        raise ValueError(
-            f"{where}: {path!r} is not a pinnloss checkpoint of this kind "
-            f"(header {header.tolist()}, expected version {_VERSION}, kind {kind})."
-        )
-    return header
+        text = repr(obj)
+    except Exception:  # noqa: BLE001 - a broken repr still leaves the type name
+        text = ""
+    return f"{type(obj).__module__}.{type(obj).__qualname__}:{_ADDRESS.sub('', text)}"
 
 
-def _read_tree(f, like, path, where: str):
+def _feed(h, tag: bytes, data: bytes) -> None:
+    h.update(tag + struct.pack("<Q", len(data)) + data)
+
+
+def _array_leaf(leaf) -> np.ndarray | None:
+    """`leaf` as a NumPy array (a PRNG key as its key data), or None if it is no array."""
+    if not isinstance(leaf, (jax.Array, np.ndarray, np.generic)):
+        return None
+    if isinstance(leaf, jax.Array) and jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        leaf = jax.random.key_data(leaf)
     try:
-        return eqx.tree_deserialise_leaves(f, like)
-    except Exception as e:  # noqa: BLE001 - shape/structure mismatch from equinox/numpy
+        return np.asarray(leaf)
+    except Exception as e:  # noqa: BLE001 - a tracer under jit / vmap
         raise ValueError(
-            f"{where}: {path!r} does not match the given structure: it was saved from a "
-            f"different model, optimizer or problem ({type(e).__name__}: {e})."
+            f"fingerprint: needs concrete arrays, not traced ones (call it outside jit/vmap); "
+            f"got {type(leaf).__name__} ({type(e).__name__})."
         ) from None
+
+
+def fingerprint(*trees: Any, data: bool = True) -> str:
+    """A SHA-256 (hex) of pytrees: their structure, array shapes and dtypes, and the data.
+
+    The structure is the tree definition, static fields included (term names, a model's
+    sizes and activation), with memory addresses removed so that the same trees give the
+    same fingerprint in another process. With `data=True` the bytes of every array leaf
+    and the values of Python scalars count too, so two objectives that differ only in
+    their data differ; with `data=False` only the structure, shapes and dtypes count (a
+    model template and a trained model agree).
+
+    Example:
+        >>> fingerprint(objective)                  # the problem, data included
+        >>> fingerprint(model, opt_state, data=False)   # the structure only
+    """
+    h = hashlib.sha256()
+    for tree in trees:
+        leaves, treedef = jax.tree_util.tree_flatten(tree)
+        _feed(h, b"T", _ADDRESS.sub("", str(treedef)).encode())
+        for leaf in leaves:
+            arr = _array_leaf(leaf)
+            if arr is not None:
+                _feed(h, b"A", f"{arr.shape}{leaf.dtype}".encode())
+                if data:
+                    _feed(h, b"D", np.ascontiguousarray(arr).tobytes())
+            elif isinstance(leaf, (bool, int, float, complex)):
+                _feed(h, b"S", (repr(leaf) if data else type(leaf).__name__).encode())
+            else:
+                _feed(h, b"O", _describe(leaf).encode())
+    return h.hexdigest()
+
+
+def _captured(fn) -> list:
+    """What a callable carries with it: closure cells, defaults, partial arguments, fields."""
+    if isinstance(fn, functools.partial):
+        return [*_captured(fn.func), fn.args, fn.keywords]
+    out = []
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            out.append(cell.cell_contents)
+        except ValueError:  # an empty cell
+            pass
+    out += [getattr(fn, "__defaults__", None), getattr(fn, "__kwdefaults__", None)]
+    if hasattr(fn, "__wrapped__"):  # jax.jit / functools.wraps
+        out += _captured(fn.__wrapped__)
+    if not isinstance(fn, (types.FunctionType, types.MethodType)):
+        out.append(fn)  # a callable module or object: its own array leaves
+    return out
+
+
+def callable_fingerprint(fn: Callable) -> str:
+    """A fingerprint of a function: its qualified name and the arrays it carries.
+
+    The arrays are those in its closure cells, default arguments, `functools.partial`
+    arguments, or fields (an `eqx.Module`); data it reads from module globals is not seen.
+    """
+    if isinstance(fn, functools.partial):
+        name = f"functools.partial({_describe(fn.func)})"
+    else:
+        name = _describe(fn)
+    arrays = []
+    for leaf in jax.tree_util.tree_leaves(_captured(fn)):
+        if _array_leaf(leaf) is not None:
+            arrays.append(leaf)
+    return fingerprint(name, arrays)
+
+
+# ---------------------------------------------------------------------------- files
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    if os.name == "nt":  # os.kill would terminate the process there: rely on the age
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: it exists, under another user
+        return True
+    return True
+
+
+def remove_stale_temps(path: str | os.PathLike) -> list[str]:
+    """Remove `path.tmp<pid>` files left by crashed writers; return the paths removed.
+
+    A temporary file is stale when its writer's pid is not alive, or when it is older than
+    an hour (the pid may have been reused). This process's own is kept (it may be writing).
+    """
+    path = os.path.abspath(os.fspath(path))
+    folder, base = os.path.split(path)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    removed = []
+    now = time.time()
+    for name in names:
+        if not name.startswith(base):
+            continue
+        m = _TMP.fullmatch(name[len(base) :])
+        if m is None:
+            continue
+        full = os.path.join(folder, name)
+        pid = int(m.group(1))
+        try:
+            old = now - os.path.getmtime(full) > _STALE_AGE_S
+            if (pid != os.getpid() and not _pid_alive(pid)) or old:
+                os.remove(full)
+                removed.append(full)
+        except OSError:  # removed meanwhile by another process, or not ours to remove
+            pass
+    return removed
+
+
+def tree_to_bytes(tree: Any) -> bytes:
+    """The arrays of a pytree, serialised by `eqx.tree_serialise_leaves`."""
+    buf = io.BytesIO()
+    eqx.tree_serialise_leaves(buf, tree)
+    return buf.getvalue()
+
+
+def _is_array_like(x) -> bool:
+    return isinstance(x, (jax.Array, np.ndarray, np.generic, jax.ShapeDtypeStruct))
+
+
+def tree_from_bytes(payload: bytes, like: Any, *, path, where: str) -> Any:
+    """Read a pytree serialised by `tree_to_bytes`; `like` gives structure, shapes and dtypes."""
+    buf = io.BytesIO(payload)
+
+    def mismatch(detail: str) -> ValueError:
+        return ValueError(
+            f"{where}: {os.fspath(path)!r} does not match the given structure: it was saved "
+            f"from a different model, optimizer or problem ({detail})."
+        )
+
+    try:
+        tree = eqx.tree_deserialise_leaves(buf, like)
+    except Exception as e:  # noqa: BLE001 - any parse failure: not this structure
+        raise mismatch(f"{type(e).__name__}: {e}") from None
+    if buf.tell() != len(payload):
+        raise mismatch(f"{len(payload) - buf.tell()} byte(s) of arrays left over")
+    pairs = zip(jax.tree_util.tree_leaves(like), jax.tree_util.tree_leaves(tree))
+    for i, (want, got) in enumerate(pairs):
+        if _is_array_like(want) and (
+            np.shape(got) != tuple(want.shape) or np.dtype(got.dtype) != np.dtype(want.dtype)
+        ):
+            raise mismatch(
+                f"leaf {i}: saved {np.dtype(got.dtype)}{list(np.shape(got))}, "
+                f"expected {np.dtype(want.dtype)}{list(want.shape)}"
+            )
+    return tree
+
+
+def write_checkpoint(
+    path: str | os.PathLike, *, kind: str, meta: dict, fingerprint: Fingerprint, tree: Any
+) -> None:
+    """Write a checkpoint atomically: a crash while saving leaves the previous one intact.
+
+    Args:
+        path: the file; written as `path.tmp<pid>` in the same folder, fsynced, then
+            renamed over `path` (`os.replace`). Stale temporary files are removed first.
+        kind: what the checkpoint holds ("tree", "fit", "sweep", ...); reading checks it.
+        meta: a JSON-serialisable dict of counters (steps done, sizes).
+        fingerprint: of the problem the checkpoint belongs to (`fingerprint(...)`), or a
+            dict of named parts (`{"objective": ..., "model": ...}`), so that a mismatch
+            on reading names the parts that differ.
+        tree: the pytree whose arrays are stored.
+    """
+    path = os.fspath(path)
+    if not isinstance(fingerprint, str):
+        fingerprint = dict(fingerprint)
+    payload = tree_to_bytes(tree)
+    header = json.dumps(
+        {"kind": kind, "meta": meta, "fingerprint": fingerprint, "payload_size": len(payload)},
+        sort_keys=True,
+    ).encode()
+    body = MAGIC + _PREFIX.pack(VERSION, len(header)) + header + payload
+    remove_stale_temps(path)
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(body)
+            f.write(hashlib.sha256(body).digest())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+    if os.name != "nt":  # make the rename itself durable; best effort
+        try:
+            fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+
+
+class RawCheckpoint(NamedTuple):
+    """A verified checkpoint whose payload is not yet read (see `tree_from_bytes`)."""
+
+    kind: str
+    meta: dict
+    fingerprint: Fingerprint
+    payload: bytes
+
+
+def _differing(saved: Fingerprint, given: Fingerprint) -> str:
+    if isinstance(saved, Mapping) and isinstance(given, Mapping):
+        parts = [k for k in given if saved.get(k) != given[k]]
+        parts += [k for k in saved if k not in given]
+        if parts:
+            verb = "differs" if len(parts) == 1 else "differ"
+            return f"the {', '.join(parts)} {verb}"
+    return "fingerprint mismatch"
+
+
+def read_raw(
+    path: str | os.PathLike, *, kind: str, fingerprint: Fingerprint | None, where: str
+) -> RawCheckpoint:
+    """Read and verify a checkpoint (magic, version, checksum, kind, fingerprint).
+
+    Raises ValueError naming `where` and the path if the file is missing, not a
+    checkpoint, damaged, of another kind, or (unless `fingerprint` is None) saved for a
+    different problem. The payload is returned as bytes, for `tree_from_bytes`.
+    """
+    shown = repr(os.fspath(path))
+    remove_stale_temps(path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise ValueError(f"{where}: no checkpoint at {shown}.") from None
+    start = len(MAGIC) + _PREFIX.size
+    if not data.startswith(MAGIC):
+        if data.startswith(b"\x93NUMPY"):
+            raise ValueError(
+                f"{where}: {shown} is not a pinnloss checkpoint of this format: it was written "
+                f"by an older pinnloss (format 1, no checksum); delete it and run again."
+            )
+        raise ValueError(f"{where}: {shown} is not a pinnloss checkpoint (no magic bytes).")
+    if len(data) < start + _DIGEST:
+        raise ValueError(f"{where}: {shown} is corrupt: truncated ({len(data)} bytes).")
+    version, n_header = _PREFIX.unpack_from(data, len(MAGIC))
+    if version != VERSION:
+        raise ValueError(
+            f"{where}: {shown} has checkpoint format version {version}; this pinnloss reads "
+            f"version {VERSION} (the file is corrupt or from another pinnloss version)."
+        )
+    if hashlib.sha256(data[:-_DIGEST]).digest() != data[-_DIGEST:]:
+        raise ValueError(
+            f"{where}: {shown} is corrupt: checksum mismatch (a damaged or truncated file); "
+            "delete it or use another path."
+        )
+    try:
+        header = json.loads(data[start : start + n_header].decode())
+        saved_kind, meta = header["kind"], header["meta"]
+        saved_fp, size = header["fingerprint"], header["payload_size"]
+        payload = data[start + n_header : -_DIGEST]
+        if len(payload) != size or not isinstance(meta, dict):
+            raise ValueError("payload size")
+    except Exception as e:  # noqa: BLE001 - a well-summed file with a bad header
+        raise ValueError(f"{where}: {shown} is corrupt: bad header ({e}).") from None
+    if saved_kind != kind:
+        raise ValueError(
+            f"{where}: {shown} is a pinnloss checkpoint of kind {saved_kind!r}, not {kind!r}: "
+            "not a pinnloss checkpoint of this kind."
+        )
+    if fingerprint is not None:
+        given = fingerprint if isinstance(fingerprint, str) else dict(fingerprint)
+        if saved_fp != given:
+            raise ValueError(
+                f"{where}: checkpoint {shown} was saved for a different problem: "
+                f"{_differing(saved_fp, given)}. Delete the file or use another checkpoint "
+                "path to start afresh."
+            )
+    return RawCheckpoint(saved_kind, meta, saved_fp, payload)
+
+
+def read_checkpoint(
+    path: str | os.PathLike, *, kind: str, like: Any, fingerprint: Fingerprint | None, where: str
+) -> tuple[dict, Any]:
+    """Read a checkpoint written by `write_checkpoint`: `(meta, tree)`.
+
+    Verifies magic, version, checksum, kind and (unless None) the fingerprint, then reads
+    the tree with `like` as its template (structure, shapes, dtypes; non-array leaves are
+    taken from `like`). Raises ValueError naming `where`, the path and what differs.
+    """
+    raw = read_raw(path, kind=kind, fingerprint=fingerprint, where=where)
+    return raw.meta, tree_from_bytes(raw.payload, like, path=path, where=where)
+
+
+# ---------------------------------------------------------------------------- public
 
 
 def save_checkpoint(path: str | os.PathLike, tree: Any) -> None:
     """Save the arrays of a pytree (a model, an optimizer state, a result) to `path`.
 
     Uses `eqx.tree_serialise_leaves` (no pickle); non-array leaves are not stored, so
-    loading needs a template of the same structure. The file is replaced atomically.
+    loading needs a template of the same structure. The file carries a checksum and a
+    fingerprint of the tree's structure, and is replaced atomically.
 
     Example:
         >>> pl.save_checkpoint("model.eqx", result.model)
         >>> model = pl.load_checkpoint("model.eqx", like=model)
     """
-    _write(path, _header(_KIND_TREE, 0, 0), tree)
+    write_checkpoint(
+        path, kind="tree", meta={}, fingerprint=fingerprint(tree, data=False), tree=tree
+    )
 
 
 def load_checkpoint(path: str | os.PathLike, like: Any) -> Any:
     """Load a pytree saved by `save_checkpoint`; `like` gives its structure, shapes and dtypes.
 
-    Raises ValueError if the file is missing, not a checkpoint, or of another structure.
+    Raises ValueError if the file is missing, not a checkpoint, damaged, or of another
+    structure.
     """
     where = "load_checkpoint"
-    if not os.path.exists(path):
-        raise ValueError(f"{where}: no checkpoint at {os.fspath(path)!r}.")
-    with open(path, "rb") as f:
-        _read_header(f, path, where, _KIND_TREE)
-        return _read_tree(f, like, path, where)
+    raw = read_raw(path, kind="tree", fingerprint=None, where=where)
+    if raw.fingerprint != fingerprint(like, data=False):
+        raise ValueError(
+            f"{where}: {os.fspath(path)!r} does not match the given structure: it was saved "
+            "from a different model, optimizer or problem (tree structure, shapes or dtypes "
+            "differ)."
+        )
+    return tree_from_bytes(raw.payload, like, path=path, where=where)
 
 
 # ---------------------------------------------------------------------------- fits
+
+
+def _segment_rows(result, names) -> np.ndarray:
+    cols = [np.asarray(result.history[k], np.float64) for k in (*names, "total")]
+    return np.stack(cols, 1)
+
+
+def _rebase(result, rows: np.ndarray, names, steps: int, offset: int):
+    """A segment's `result` as the result of the whole fit, whichever result type `fit` has.
+
+    `rows` is the history of the whole fit so far (padded here with NaN to `steps` rows, in
+    the segment's dtype); the failed step and, where the result counts them, the steps
+    taken are moved on by `offset`, the steps done before the segment.
+    """
+    pad = np.full((steps - rows.shape[0], rows.shape[1]), np.nan)
+    rows = np.concatenate([rows, pad], 0)
+    cols = (*names, "total")
+    hist = {k: jnp.asarray(rows[:, i], result.history[k].dtype) for i, k in enumerate(cols)}
+    result = eqx.tree_at(lambda r: r.history, result, hist)
+    failed = int(result.failed_step)
+    if failed >= 0:
+        moved = jnp.asarray(offset + failed, result.failed_step.dtype)
+        result = eqx.tree_at(lambda r: r.failed_step, result, moved)
+    if isinstance(getattr(result, "steps", None), jax.Array):  # a result that counts steps
+        result = eqx.tree_at(lambda r: r.steps, result, offset + result.steps)
+    return result
 
 
 def fit_with_checkpoints(
@@ -104,160 +465,105 @@ def fit_with_checkpoints(
     throw: bool = True,
     **kwargs,
 ):
-    """`pl.fit` in segments of `every` steps, saving model, optimizer state and history after each.
+    """`fit` in segments of `every` steps, saving the segment's result and the history after each.
 
     If `path` holds a checkpoint of this fit, it resumes from it: the result is the same
     as a fit that never stopped (the optimizer state, step count included, is restored).
-    """
-    from ._fit import FitResult
-    from ._terms import Objective
+    The checkpoint stores a fingerprint of the objective (terms, weights, data), of the
+    model's structure and of the optimizer state's structure; a checkpoint of another
+    problem is refused. A failure is reported at its step in the whole fit, and with
+    `throw=False` the history has `steps` rows (NaN after the failure), as without
+    checkpoints.
 
+    Args:
+        fit: a function with `pl.fit`'s signature (called without `checkpoint=`); its
+            result needs `.model`, `.opt_state`, `.history` and `.failed_step`, and its
+            non-finite-loss error `.step`, `.term`, `.model` and `.result` (the result type
+            and the error type are taken from what `fit` returns and raises).
+        objective: an `Objective` (with `.names`).
+        every: steps per segment (default `min(steps, 1000)`).
+        **kwargs: passed on to `fit`.
+    """
     where = "fit"
-    objective = Objective.of(objective)
     if every is None:
         every = max(1, min(steps, 1000))
     every = check_int(where, "checkpoint_every", every, minimum=1)
     params, _ = eqx.partition(model, filter_spec)
     if opt_state is None:
         opt_state = optimizer.init(params)
-    n_cols = len(objective.names) + 1
-    done = 0
-    history = np.zeros((0, n_cols), np.float64)  # stored in float64 whatever the fit's dtype
-    if os.path.exists(path):
-        with open(path, "rb") as f:
-            header = _read_header(f, path, where, _KIND_FIT)
-            done, n_saved = int(header[2]), int(header[3])
-            if n_saved != n_cols:
-                raise ValueError(
-                    f"{where}: checkpoint {os.fspath(path)!r} records {n_saved - 1} term(s) but "
-                    f"the objective has {n_cols - 1} ({objective.names})."
-                )
-            if done > steps:
-                raise ValueError(
-                    f"{where}: checkpoint {os.fspath(path)!r} is at step {done}, "
-                    f"past steps={steps}."
-                )
-            like = (model, opt_state, np.zeros((done, n_cols), np.float64))
-            model, opt_state, hist = _read_tree(f, like, path, where)
-            history = np.asarray(hist)
+    names = tuple(objective.names)
+    fp = {
+        "objective": fingerprint(objective),
+        "model": fingerprint(model, data=False),
+        "optimizer state": fingerprint(opt_state, data=False),
+    }
+    done, last = 0, 0
+    rows = np.zeros((0, len(names) + 1), np.float64)  # float64 whatever the fit's dtype
     result = None
-    while done < steps:
-        n = min(every, steps - done)
-        result = fit(
+
+    def segment(n, model, opt_state, **extra):
+        return fit(
             model,
             objective,
             optimizer,
             steps=n,
             opt_state=opt_state,
             filter_spec=filter_spec,
-            throw=throw,
-            **kwargs,
+            **{**kwargs, **extra},
         )
-        seg = np.stack(
-            [np.asarray(result.history[k], np.float64) for k in (*objective.names, "total")], 1
-        )
-        if int(result.failed_step) >= 0:  # throw=False: report the failure on the whole fit
-            history = np.concatenate([history, seg], 0)
-            return _fit_result(
-                FitResult, result, history, objective, failed_step=done + int(result.failed_step)
-            )
-        model, opt_state = result.model, result.opt_state
-        history = np.concatenate([history, seg], 0)
-        done += n
-        _write(path, _header(_KIND_FIT, done, n_cols), (model, opt_state, history))
-    if result is None:  # resumed a finished fit: evaluate the loss, run nothing
-        from ._fit import _final_loss
 
-        p, static = eqx.partition(model, filter_spec)
-        loss, _ = _final_loss(p, static, objective)
-        return FitResult(
-            model, _history(history, objective), opt_state, loss, jnp.asarray(-1), jnp.asarray(-1)
-        )
-    return _fit_result(FitResult, result, history, objective, failed_step=-1)
-
-
-def _history(history, objective):
-    h = {n: jnp.asarray(history[:, i]) for i, n in enumerate(objective.names)}
-    h["total"] = jnp.asarray(history[:, -1])
-    return h
-
-
-def _fit_result(cls, result, history, objective, failed_step: int):
-    return cls(
-        result.model,
-        _history(history, objective),
-        result.opt_state,
-        result.loss,
-        jnp.asarray(failed_step),
-        result.failed_term,
-    )
-
-
-# ---------------------------------------------------------------------------- sweeps
-
-
-def sweep_with_checkpoints(
-    sweep: Callable, fn, args, *, path, every: int | None, in_axes, **kwargs
-):
-    """`pl.sweep` in blocks of `every` fits, saving the finished outputs after each block.
-
-    Resuming skips the blocks already done; each block is the same compiled call, so the
-    result equals an uninterrupted sweep.
-    """
-    from ._sweep import _normalise_in_axes
-
-    where = "sweep"
-    axes = _normalise_in_axes(in_axes, len(args))
-    sizes = {
-        x.shape[0]
-        for a, ax in zip(args, axes)
-        if ax == 0
-        for x in jax.tree_util.tree_leaves(eqx.filter(a, eqx.is_array))
-        if x.ndim
-    }
-    if len(sizes) != 1:
-        return sweep(fn, *args, in_axes=in_axes, **kwargs)  # let sweep raise its error
-    n = sizes.pop()
-    every = n if every is None else every
-    every = check_int(where, "checkpoint_every", every, minimum=1)
-    every = min(every, n)
-
-    def block(start):
-        stop = min(start + every, n)
-        idx = jnp.clip(jnp.arange(start, start + every), 0, n - 1)  # same size every block
-        sub = tuple(
-            jax.tree_util.tree_map(lambda x: x[idx] if eqx.is_array(x) else x, a) if ax == 0 else a
-            for a, ax in zip(args, axes)
-        )
-        return stop, sub
-
-    # the full output's structure, for the template and the storage
-    _, sub0 = block(0)
-    shape = eqx.filter_eval_shape(lambda *s: sweep(fn, *s, in_axes=in_axes, **kwargs), *sub0)
-    dyn_shape, static_out = eqx.partition(shape, lambda x: isinstance(x, jax.ShapeDtypeStruct))
-    store = jax.tree_util.tree_map(lambda s: np.zeros((n, *s.shape[1:]), s.dtype), dyn_shape)
-    done = 0
     if os.path.exists(path):
-        with open(path, "rb") as f:
-            header = _read_header(f, path, where, _KIND_SWEEP)
-            done, n_saved = int(header[2]), int(header[3])
-            if n_saved != n:
-                raise ValueError(
-                    f"{where}: checkpoint {os.fspath(path)!r} holds a sweep of {n_saved} fits; "
-                    f"this one has {n}."
-                )
-            store = jax.tree_util.tree_map(np.asarray, _read_tree(f, store, path, where))
-    while done < n:
-        stop, sub = block(done)
-        out = eqx.filter(sweep(fn, *sub, in_axes=in_axes, **kwargs), eqx.is_array)
-        k = stop - done
-
-        def put(s, o, done=done, k=k):
-            s = np.array(s)
-            s[done : done + k] = np.asarray(o)[:k]
-            return s
-
-        store = jax.tree_util.tree_map(put, store, out)
-        done = stop
-        _write(path, _header(_KIND_SWEEP, done, n), store)
-    return eqx.combine(jax.tree_util.tree_map(jnp.asarray, store), static_out)
+        raw = read_raw(path, kind="fit", fingerprint=fp, where=where)
+        done, last = int(raw.meta["done"]), int(raw.meta["last"])
+        if done > steps:
+            raise ValueError(
+                f"{where}: checkpoint {os.fspath(path)!r} is at step {done}, past steps={steps}."
+            )
+        # the template of the saved segment's result: its structure, traced, not run
+        template = eqx.filter_eval_shape(
+            lambda m, s: segment(last, m, s, throw=False, progress=False), model, opt_state
+        )
+        like = (template, np.zeros((done, rows.shape[1]), np.float64))
+        result, rows = tree_from_bytes(raw.payload, like, path=path, where=where)
+        rows = np.asarray(rows)
+        model, opt_state = result.model, result.opt_state
+    while done < steps:
+        n = min(every, steps - done)
+        try:
+            seg = segment(n, model, opt_state, throw=throw)
+        except FloatingPointError as e:  # NonFiniteLossError: make its step absolute
+            if getattr(e, "result", None) is None or not hasattr(e, "step"):
+                raise
+            step = done + int(e.step)
+            what = f"term {e.term!r} is non-finite" if e.term else "the loss is non-finite"
+            which = (
+                "the initial model has a non-finite loss; it is on this error's .model"
+                if step == 0
+                else "the last model with a finite loss is on this error's .model"
+            )
+            saved = f"; checkpoint {os.fspath(path)!r} holds step {done}" if done else ""
+            whole = _rebase(
+                e.result, np.concatenate([rows, _segment_rows(e.result, names)]), names, steps, done
+            )
+            raise type(e)(
+                f"{where}: the loss became non-finite at step {step} ({what}); {which}{saved} "
+                "(lower the learning rate or check the data).",
+                step=step,
+                term=e.term,
+                model=e.model,
+                result=whole,
+            ) from None
+        seg_rows = np.concatenate([rows, _segment_rows(seg, names)], 0)
+        if int(seg.failed_step) >= 0:  # throw=False: report the failure on the whole fit
+            return _rebase(seg, seg_rows, names, steps, done)
+        result, rows, last = seg, seg_rows, n
+        model, opt_state = seg.model, seg.opt_state
+        done += n
+        write_checkpoint(
+            path,
+            kind="fit",
+            meta={"done": done, "last": last, "terms": list(names)},
+            fingerprint=fp,
+            tree=(result, rows),
+        )
+    return _rebase(result, rows, names, steps, done - last)

@@ -14,6 +14,15 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from ._checkpoint import (
+    callable_fingerprint,
+    fingerprint,
+    read_raw,
+    tree_from_bytes,
+    write_checkpoint,
+)
+from ._validate import check_int
+
 __all__ = ["sweep"]
 
 _AXIS = "fits"
@@ -122,8 +131,6 @@ def sweep(
     if not args:
         raise ValueError("sweep: give at least one argument to sweep over.")
     if checkpoint is not None:
-        from ._checkpoint import sweep_with_checkpoints
-
         return sweep_with_checkpoints(
             sweep,
             fn,
@@ -187,3 +194,74 @@ def sweep(
     if pad:
         out = jax.tree_util.tree_map(lambda x: x[:n] if eqx.is_array(x) else x, out)
     return out
+
+
+def sweep_with_checkpoints(
+    sweep: Callable, fn, args, *, path, every: int | None, in_axes, **kwargs
+):
+    """`sweep` in blocks of `every` fits, saving the finished outputs after each block.
+
+    Resuming skips the blocks already done; each block is the same compiled call, so the
+    result equals an uninterrupted sweep. The checkpoint stores a fingerprint of `fn` (its
+    qualified name and the arrays it carries) and of the arguments (structure and data,
+    `in_axes`), so a checkpoint of another sweep is refused.
+    """
+    where = "sweep"
+    axes = _normalise_in_axes(in_axes, len(args))
+    sizes = {
+        x.shape[0]
+        for a, ax in zip(args, axes)
+        if ax == 0
+        for x in jax.tree_util.tree_leaves(eqx.filter(a, eqx.is_array))
+        if x.ndim
+    }
+    if len(sizes) != 1:
+        return sweep(fn, *args, in_axes=in_axes, **kwargs)  # let sweep raise its error
+    n = sizes.pop()
+    every = n if every is None else every
+    every = check_int(where, "checkpoint_every", every, minimum=1)
+    every = min(every, n)
+    fp = {"function": callable_fingerprint(fn), "arguments": fingerprint(args, axes)}
+
+    def block(start):
+        stop = min(start + every, n)
+        idx = jnp.clip(jnp.arange(start, start + every), 0, n - 1)  # same size every block
+        sub = tuple(
+            jax.tree_util.tree_map(lambda x: x[idx] if eqx.is_array(x) else x, a) if ax == 0 else a
+            for a, ax in zip(args, axes)
+        )
+        return stop, sub
+
+    done, raw = 0, None
+    if os.path.exists(path):  # verified before anything is traced
+        raw = read_raw(path, kind="sweep", fingerprint=fp, where=where)
+        done, n_saved = int(raw.meta["done"]), int(raw.meta["n"])
+        if n_saved != n:
+            raise ValueError(
+                f"{where}: checkpoint {os.fspath(path)!r} holds a sweep of {n_saved} fits; "
+                f"this one has {n}."
+            )
+    # the full output's structure, for the template and the storage
+    _, sub0 = block(0)
+    shape = eqx.filter_eval_shape(lambda *s: sweep(fn, *s, in_axes=in_axes, **kwargs), *sub0)
+    dyn_shape, static_out = eqx.partition(shape, lambda x: isinstance(x, jax.ShapeDtypeStruct))
+    store = jax.tree_util.tree_map(lambda s: np.zeros((n, *s.shape[1:]), s.dtype), dyn_shape)
+    if raw is not None:
+        loaded = tree_from_bytes(raw.payload, store, path=path, where=where)
+        store = jax.tree_util.tree_map(np.asarray, loaded)
+    while done < n:
+        stop, sub = block(done)
+        out = eqx.filter(sweep(fn, *sub, in_axes=in_axes, **kwargs), eqx.is_array)
+        k = stop - done
+
+        def put(s, o, done=done, k=k):
+            s = np.array(s)
+            s[done : done + k] = np.asarray(o)[:k]
+            return s
+
+        store = jax.tree_util.tree_map(put, store, out)
+        done = stop
+        write_checkpoint(
+            path, kind="sweep", meta={"done": done, "n": n}, fingerprint=fp, tree=store
+        )
+    return eqx.combine(jax.tree_util.tree_map(jnp.asarray, store), static_out)

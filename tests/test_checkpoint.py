@@ -1,4 +1,12 @@
-"""Checkpoints: a fit or sweep interrupted and resumed ends exactly where an unbroken one does."""
+"""Checkpoints: a fit or sweep interrupted and resumed ends exactly where an unbroken one does;
+a damaged file, or one saved for another problem, is refused."""
+
+import ast
+import os
+import pathlib
+import subprocess
+import sys
+import time
 
 import equinox as eqx
 import jax
@@ -9,7 +17,7 @@ import pytest
 from helpers import tree_allclose
 
 import pinnloss as pl
-from pinnloss import _checkpoint
+from pinnloss import _checkpoint, _sweep
 
 X = jnp.linspace(-1.0, 1.0, 7)
 Y = jnp.sin(2.0 * X)
@@ -20,6 +28,21 @@ OPT = optax.adam(1e-2)
 def make_model(key=None):
     key = jax.random.key(0) if key is None else key
     return eqx.nn.MLP("scalar", "scalar", 4, 1, activation=jnp.tanh, key=key)
+
+
+def ckfit(model, objective, optimizer, *, steps, checkpoint, checkpoint_every=None, **kw):
+    """`pl.fit` with checkpoints by `fit_with_checkpoints` (pl.fit's own go through the driver)."""
+    kw.setdefault("progress", False)
+    return _checkpoint.fit_with_checkpoints(
+        pl.fit,
+        model,
+        pl.Objective.of(objective),
+        optimizer,
+        steps=steps,
+        path=checkpoint,
+        every=checkpoint_every,
+        **kw,
+    )
 
 
 class Interrupted(Exception):
@@ -70,7 +93,7 @@ def test_interrupted_fit_resumes_to_the_same_result(tmp_path):
         _checkpoint.fit_with_checkpoints(
             stop_after(2, pl.fit), model, OBJ, OPT, steps=40, path=p, every=10, progress=False
         )
-    resumed = pl.fit(model, OBJ, OPT, steps=40, progress=False, checkpoint=p, checkpoint_every=10)
+    resumed = ckfit(model, OBJ, OPT, steps=40, progress=False, checkpoint=p, checkpoint_every=10)
     assert tree_allclose(
         eqx.filter(resumed.model, eqx.is_array),
         eqx.filter(straight.model, eqx.is_array),
@@ -83,7 +106,7 @@ def test_interrupted_fit_resumes_to_the_same_result(tmp_path):
     np.testing.assert_allclose(resumed.loss, straight.loss, rtol=1e-12)
     assert straight.loss < 0.5 * straight.history["total"][0]
     # calling again on a finished checkpoint runs nothing and returns the same fit
-    again = pl.fit(model, OBJ, OPT, steps=40, progress=False, checkpoint=p, checkpoint_every=10)
+    again = ckfit(model, OBJ, OPT, steps=40, progress=False, checkpoint=p, checkpoint_every=10)
     assert tree_allclose(
         eqx.filter(again, eqx.is_array), eqx.filter(resumed, eqx.is_array), rtol=0, atol=0
     )
@@ -91,13 +114,13 @@ def test_interrupted_fit_resumes_to_the_same_result(tmp_path):
 
 def test_fit_checkpoint_refuses_another_problem(tmp_path):
     p = tmp_path / "fit.eqx"
-    pl.fit(make_model(), OBJ, OPT, steps=10, progress=False, checkpoint=p, checkpoint_every=10)
-    with pytest.raises(ValueError, match=r"fit: checkpoint .* records 2 term\(s\)"):
-        pl.fit(make_model(), pl.DataMSE(X, Y), OPT, steps=20, progress=False, checkpoint=p)
+    ckfit(make_model(), OBJ, OPT, steps=10, progress=False, checkpoint=p, checkpoint_every=10)
+    with pytest.raises(ValueError, match=r"fit: checkpoint .* different problem: the objective"):
+        ckfit(make_model(), pl.DataMSE(X, Y), OPT, steps=20, progress=False, checkpoint=p)
     with pytest.raises(ValueError, match="past steps=5"):
-        pl.fit(make_model(), OBJ, OPT, steps=5, progress=False, checkpoint=p)
+        ckfit(make_model(), OBJ, OPT, steps=5, progress=False, checkpoint=p)
     with pytest.raises(ValueError, match="checkpoint_every"):
-        pl.fit(
+        ckfit(
             make_model(),
             OBJ,
             OPT,
@@ -107,8 +130,10 @@ def test_fit_checkpoint_refuses_another_problem(tmp_path):
             checkpoint_every=0,
         )
     wide = eqx.nn.MLP("scalar", "scalar", 6, 1, key=jax.random.key(0))
-    with pytest.raises(ValueError, match="does not match the given structure"):
-        pl.fit(wide, OBJ, OPT, steps=20, progress=False, checkpoint=p)
+    with pytest.raises(ValueError, match="problem: the model, optimizer state differ. Delete the"):
+        ckfit(wide, OBJ, OPT, steps=20, progress=False, checkpoint=p)
+    with pytest.raises(ValueError, match="the optimizer state differs"):
+        ckfit(make_model(), OBJ, optax.sgd(1e-2), steps=20, progress=False, checkpoint=p)
     with pytest.raises(ValueError, match="not a pinnloss checkpoint of this kind"):
         pl.load_checkpoint(p, make_model())
 
@@ -125,7 +150,7 @@ def test_interrupted_sweep_resumes_to_the_same_result(tmp_path):
     p = tmp_path / "sweep.eqx"
     # blocks of 2 fits: [0, 1], [2, 3], [4]; killed after the first block
     with pytest.raises(Interrupted):
-        _checkpoint.sweep_with_checkpoints(
+        _sweep.sweep_with_checkpoints(
             stop_after(1, pl.sweep), fit_one, (keys, ws), path=p, every=2, in_axes=0
         )
     resumed = pl.sweep(fit_one, keys, ws, checkpoint=p, checkpoint_every=2)
@@ -136,5 +161,326 @@ def test_interrupted_sweep_resumes_to_the_same_result(tmp_path):
         rtol=1e-12,
         atol=1e-14,
     )
-    with pytest.raises(ValueError, match="holds a sweep of 5 fits; this one has 4"):
+    with pytest.raises(ValueError, match="different problem: the arguments differ"):
         pl.sweep(fit_one, keys[:4], ws[:4], checkpoint=p, checkpoint_every=2)
+
+
+# ---------------------------------------------------------------------------- the file format
+
+
+def flipped(path, i, mask):
+    data = bytearray(path.read_bytes())
+    data[i] ^= mask
+    bad = path.with_name(path.name + ".bad")
+    bad.write_bytes(bytes(data))
+    return bad
+
+
+def test_every_single_byte_flip_is_refused(tmp_path):
+    p = tmp_path / "small.eqx"
+    tree = {"w": jnp.arange(3.0), "b": np.int32(7)}
+    pl.save_checkpoint(p, tree)
+    assert tree_allclose(pl.load_checkpoint(p, tree), tree, rtol=0, atol=0)
+    size = p.stat().st_size
+    assert size < 2000
+    for i in range(size):
+        for mask in (0x01, 0x80):
+            bad = flipped(p, i, mask)
+            with pytest.raises(ValueError, match="load_checkpoint: .*small.eqx.bad"):
+                pl.load_checkpoint(bad, tree)
+    for n in (0, 5, 12, size // 2, size - 1):  # truncated
+        bad = tmp_path / "short.eqx"
+        bad.write_bytes(p.read_bytes()[:n])
+        with pytest.raises(ValueError, match="not a pinnloss checkpoint|is corrupt"):
+            pl.load_checkpoint(bad, tree)
+    with pytest.raises(ValueError, match="is corrupt: checksum mismatch"):
+        pl.load_checkpoint(flipped(p, size // 2, 0x01), tree)
+
+
+def test_byte_flips_in_a_fit_checkpoint_are_refused(tmp_path):
+    p = tmp_path / "fit.eqx"
+    model = make_model()
+    ckfit(model, OBJ, OPT, steps=10, progress=False, checkpoint=p, checkpoint_every=10)
+    size = p.stat().st_size
+    rng = np.random.default_rng(0)
+    where = [0, 1, size // 3, size - 33, size - 32, size - 1, *rng.choice(size, 60, False)]
+    for i in where:
+        bad = flipped(p, int(i), int(rng.integers(1, 256)))
+        with pytest.raises(ValueError, match="fit: .*fit.eqx.bad"):
+            ckfit(model, OBJ, OPT, steps=20, progress=False, checkpoint=bad)
+
+
+def test_low_level_read_write(tmp_path):
+    p = tmp_path / "c.ckpt"
+    tree = (jnp.ones((2, 3)), np.zeros(4, np.float32))
+    fp = {"objective": "abc", "model": "def"}
+    _checkpoint.write_checkpoint(
+        p, kind="fit", meta={"done": 3, "x": [1, 2]}, fingerprint=fp, tree=tree
+    )
+    assert os.listdir(tmp_path) == ["c.ckpt"]
+    meta, back = _checkpoint.read_checkpoint(p, kind="fit", like=tree, fingerprint=fp, where="w")
+    assert meta == {"done": 3, "x": [1, 2]}
+    assert tree_allclose(back, tree, rtol=0, atol=0)
+    assert isinstance(back[1], np.ndarray) and back[1].dtype == np.float32
+    # no fingerprint given: not checked
+    _checkpoint.read_checkpoint(p, kind="fit", like=tree, fingerprint=None, where="w")
+    with pytest.raises(ValueError, match="w: .*c.ckpt' is a pinnloss checkpoint of kind 'fit'"):
+        _checkpoint.read_checkpoint(p, kind="sweep", like=tree, fingerprint=fp, where="w")
+    with pytest.raises(ValueError, match="different problem: the model differs. Delete the file"):
+        _checkpoint.read_checkpoint(
+            p, kind="fit", like=tree, fingerprint={**fp, "model": "xyz"}, where="w"
+        )
+    with pytest.raises(ValueError, match="the objective, model differ"):
+        _checkpoint.read_checkpoint(
+            p, kind="fit", like=tree, fingerprint={"objective": "1", "model": "2"}, where="w"
+        )
+    with pytest.raises(ValueError, match="different problem: fingerprint mismatch"):
+        _checkpoint.read_checkpoint(p, kind="fit", like=tree, fingerprint="abc", where="w")
+    # the template must match the stored arrays' shapes and dtypes
+    for like in [(jnp.ones((3, 2)), tree[1]), (tree[0], np.zeros(4, np.float64)), tree[:1]]:
+        with pytest.raises(ValueError, match="does not match the given structure"):
+            _checkpoint.read_checkpoint(p, kind="fit", like=like, fingerprint=fp, where="w")
+    with pytest.raises(ValueError, match="w: no checkpoint at"):
+        _checkpoint.read_checkpoint(
+            tmp_path / "nope", kind="fit", like=tree, fingerprint=fp, where="w"
+        )
+
+
+def test_old_format_is_refused_with_a_clear_message(tmp_path):
+    p = tmp_path / "old.eqx"
+    with open(p, "wb") as f:  # format 1: an int64 header array, then the leaves
+        eqx.tree_serialise_leaves(f, np.asarray([1, 0, 0, 0], np.int64))
+        eqx.tree_serialise_leaves(f, jnp.ones(3))
+    with pytest.raises(ValueError, match="written by an older pinnloss"):
+        pl.load_checkpoint(p, jnp.ones(3))
+
+
+def test_a_failed_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    p = tmp_path / "c.eqx"
+    pl.save_checkpoint(p, jnp.ones(3))
+
+    def broken(fd):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", broken)
+    with pytest.raises(OSError, match="disk full"):
+        pl.save_checkpoint(p, 2 * jnp.ones(3))
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == ["c.eqx"]
+    np.testing.assert_array_equal(pl.load_checkpoint(p, jnp.zeros(3)), np.ones(3))
+
+
+def dead_pid():
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_stale_temp_files_are_removed(tmp_path):
+    p = tmp_path / "c.eqx"
+    dead, alive = dead_pid(), os.getppid()
+    stale = tmp_path / f"c.eqx.tmp{dead}"
+    running = tmp_path / f"c.eqx.tmp{alive}"
+    old = tmp_path / f"c.eqx.tmp{alive}0"  # an alive-looking pid, two hours old
+    keep = [tmp_path / "c.eqx.tmpx", tmp_path / f"d.eqx.tmp{dead}", running]
+    for f in [stale, old, *keep]:
+        f.write_bytes(b"partial")
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    pl.save_checkpoint(p, jnp.ones(3))
+    assert not stale.exists() and not old.exists()
+    assert all(f.exists() for f in keep)
+    # reading cleans up too
+    stale.write_bytes(b"partial")
+    pl.load_checkpoint(p, jnp.ones(3))
+    assert not stale.exists()
+    assert sorted(os.listdir(tmp_path)) == sorted(["c.eqx", *(f.name for f in keep)])
+
+
+# ---------------------------------------------------------------------------- fingerprints
+
+
+def test_fingerprint_sees_data_structure_and_names():
+    fp = _checkpoint.fingerprint
+    a = pl.DataMSE(X, Y) + 0.5 * pl.Derivative(0.0, 1, 2.0, name="slope")
+    same = pl.DataMSE(jnp.linspace(-1.0, 1.0, 7), jnp.sin(2.0 * X)) + 0.5 * pl.Derivative(
+        0.0, 1, 2.0, name="slope"
+    )
+    assert fp(a) == fp(same)
+    others = [
+        pl.DataMSE(X, Y + 1e-12) + 0.5 * pl.Derivative(0.0, 1, 2.0, name="slope"),  # data
+        pl.DataMSE(X, Y) + 0.6 * pl.Derivative(0.0, 1, 2.0, name="slope"),  # weight
+        pl.DataMSE(X, Y) + 0.5 * pl.Derivative(0.0, 1, 2.0, name="grad"),  # a name
+        pl.DataMSE(X, Y) + 0.5 * pl.Derivative(0.0, 2, 2.0, name="slope"),  # static order
+        pl.DataMSE(X.astype(jnp.float32), Y) + 0.5 * pl.Derivative(0.0, 1, 2.0, name="slope"),
+    ]
+    prints = {fp(o) for o in others}
+    assert len(prints) == len(others) and fp(a) not in prints
+    # structure only: the data does not count, shapes and static fields do
+    assert fp(others[0], data=False) == fp(a, data=False)
+    assert fp(others[2], data=False) != fp(a, data=False)
+    assert fp(make_model(), data=False) == fp(make_model(jax.random.key(5)), data=False)
+    assert fp(make_model()) != fp(make_model(jax.random.key(5)))
+    wide = eqx.nn.MLP("scalar", "scalar", 5, 1, activation=jnp.tanh, key=jax.random.key(0))
+    relu = eqx.nn.MLP("scalar", "scalar", 4, 1, activation=jax.nn.relu, key=jax.random.key(0))
+    assert len({fp(m, data=False) for m in [make_model(), wide, relu]}) == 3
+    # typed PRNG keys are hashed by their key data
+    assert fp(jax.random.key(0)) == fp(jax.random.key(0)) != fp(jax.random.key(1))
+
+
+FINGERPRINT_SCRIPT = """
+import jax, jax.numpy as jnp, equinox as eqx, optax
+jax.config.update("jax_enable_x64", True)
+import pinnloss as pl
+from pinnloss import _checkpoint
+X = jnp.linspace(-1.0, 1.0, 7)
+obj = pl.DataMSE(X, jnp.sin(2.0 * X)) + 0.5 * pl.Derivative(0.0, 1, 2.0, name="slope")
+model = eqx.nn.MLP("scalar", "scalar", 4, 1, activation=jnp.tanh, key=jax.random.key(0))
+state = optax.adam(1e-2).init(eqx.filter(model, eqx.is_inexact_array))
+print(_checkpoint.fingerprint(obj), _checkpoint.fingerprint(model, state, data=False))
+"""
+
+
+def test_fingerprint_is_the_same_in_another_process():
+    state = OPT.init(eqx.filter(make_model(), eqx.is_inexact_array))
+    here = (
+        f"{_checkpoint.fingerprint(OBJ)} {_checkpoint.fingerprint(make_model(), state, data=False)}"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", FINGERPRINT_SCRIPT], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == here
+
+
+# ---------------------------------------------------------------------------- refusals
+
+
+def test_fit_rerun_with_other_data_is_refused(tmp_path):
+    p = tmp_path / "fit.eqx"
+    obj_a = pl.DataMSE(X, Y)
+    obj_b = pl.DataMSE(X, 3.0 * Y + 1.0)
+    ckfit(make_model(), obj_a, OPT, steps=20, progress=False, checkpoint=p, checkpoint_every=10)
+    with pytest.raises(ValueError, match=r"fit: checkpoint '.*fit.eqx' was saved for a different"):
+        ckfit(make_model(), obj_b, OPT, steps=20, progress=False, checkpoint=p)
+    with pytest.raises(ValueError, match="objective differs"):
+        ckfit(make_model(), obj_b, OPT, steps=40, progress=False, checkpoint=p)
+    # the same problem still resumes
+    again = ckfit(make_model(), obj_a, OPT, steps=20, progress=False, checkpoint=p)
+    assert again.history["total"].shape == (20,)
+
+
+NAN_AT = 737
+
+
+def nan_at(step, inner):
+    """`inner`, but the update before `step` is NaN: the loss is non-finite from `step` on."""
+
+    def init(params):
+        return (jnp.zeros((), jnp.int32), inner.init(params))
+
+    def update(grads, state, params=None):
+        count, inner_state = state
+        updates, inner_state = inner.update(grads, inner_state, params)
+        updates = jax.tree_util.tree_map(
+            lambda u: jnp.where(count == step - 1, jnp.nan, u), updates
+        )
+        return updates, (count + 1, inner_state)
+
+    return optax.GradientTransformation(init, update)
+
+
+NAN_OPT = nan_at(NAN_AT, OPT)
+
+
+def test_fit_checkpoint_reports_failures_at_their_step(tmp_path):
+    model = make_model()
+    kw = dict(steps=1000, progress=False)
+    with pytest.raises(pl.NonFiniteLossError) as plain:
+        pl.fit(model, OBJ, NAN_OPT, **kw)
+    with pytest.raises(pl.NonFiniteLossError, match=f"at step {NAN_AT} ") as ck:
+        ckfit(model, OBJ, NAN_OPT, checkpoint=tmp_path / "a", checkpoint_every=100, **kw)
+    assert plain.value.step == ck.value.step == NAN_AT
+    assert int(ck.value.result.failed_step) == NAN_AT
+    assert tree_allclose(
+        eqx.filter(ck.value.model, eqx.is_array), eqx.filter(plain.value.model, eqx.is_array)
+    )
+
+    straight = pl.fit(model, OBJ, NAN_OPT, throw=False, **kw)
+    chunked = ckfit(
+        model, OBJ, NAN_OPT, throw=False, checkpoint=tmp_path / "b", checkpoint_every=100, **kw
+    )
+    assert int(straight.failed_step) == int(chunked.failed_step) == NAN_AT
+    assert int(chunked.failed_term) == int(straight.failed_term)
+    for k in straight.history:
+        assert chunked.history[k].shape == (1000,)
+        np.testing.assert_allclose(chunked.history[k], straight.history[k], rtol=1e-12)
+    assert np.isnan(chunked.history["total"][NAN_AT:]).all()
+    assert np.isfinite(chunked.history["total"][:NAN_AT]).all()
+    assert tree_allclose(
+        eqx.filter(chunked.model, eqx.is_array), eqx.filter(straight.model, eqx.is_array)
+    )
+    np.testing.assert_allclose(chunked.loss, straight.loss, rtol=1e-12)
+    # the file holds the last finished segment
+    raw = _checkpoint.read_raw(tmp_path / "b", kind="fit", fingerprint=None, where="t")
+    assert raw.meta["done"] == 700
+
+
+def test_sweep_checkpoint_refuses_other_arguments(tmp_path):
+    keys = jax.random.split(jax.random.key(1), 4)
+    ws = jnp.linspace(0.1, 2.0, 4)
+    p = tmp_path / "sweep.eqx"
+    first = pl.sweep(fit_one, keys, ws, checkpoint=p, checkpoint_every=2)
+    again = pl.sweep(fit_one, keys, ws, checkpoint=p, checkpoint_every=2)  # resumes, runs nothing
+    assert tree_allclose(
+        eqx.filter(again, eqx.is_array), eqx.filter(first, eqx.is_array), rtol=0, atol=0
+    )
+    with pytest.raises(
+        ValueError, match=r"sweep: checkpoint '.*sweep.eqx' .* the arguments differ"
+    ):
+        pl.sweep(fit_one, keys, 2.0 * ws, checkpoint=p, checkpoint_every=2)
+    with pytest.raises(ValueError, match="the arguments differ"):
+        pl.sweep(fit_one, jax.random.split(jax.random.key(2), 4), ws, checkpoint=p)
+    with pytest.raises(ValueError, match="the arguments differ"):
+        pl.sweep(fit_one, keys, ws, in_axes=(0, None), checkpoint=p)
+
+    def other(key, w):
+        return fit_one(key, w)
+
+    with pytest.raises(ValueError, match="the function differs"):
+        pl.sweep(other, keys, ws, checkpoint=p)
+
+
+def test_sweep_fingerprint_sees_data_a_function_closes_over():
+    def make(y):
+        def one(key):
+            return pl.fit(make_model(key), pl.DataMSE(X, y), OPT, steps=2, progress=False)
+
+        return one
+
+    fp = _checkpoint.callable_fingerprint
+    assert fp(make(Y)) == fp(make(Y + 0.0))
+    assert fp(make(Y)) != fp(make(2.0 * Y))
+    assert fp(fit_one) != fp(make(Y))
+
+
+# ---------------------------------------------------------------------------- layering
+
+
+def pinnloss_imports(name):
+    src = pathlib.Path(pl.__file__).with_name(name).read_text()
+    found = set()
+    for node in ast.walk(ast.parse(src)):
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            found.add(node.module or "")
+            found.update(a.name for a in node.names if not node.module)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pinnloss"):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("pinnloss"))
+    return found
+
+
+def test_checkpoint_is_a_low_level_layer():
+    # function-level imports included: no import runs upward
+    assert pinnloss_imports("_checkpoint.py") <= {"_checks", "_validate"}
+    assert "_fit" not in pinnloss_imports("_sweep.py")
