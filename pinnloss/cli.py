@@ -10,24 +10,29 @@ import argparse
 import json
 import sys
 
+import jax
+
+import pinnloss as pl
+from pinnloss import eos
+
 __all__ = ["main"]
 
-_FORMS = {
-    "bm": "birch_murnaghan",
-    "bm4": "bm4",
-    "vinet": "vinet",
-    "murnaghan": "murnaghan",
-    "pt": "poirier_tarantola",
-    "net": "net",
-}
-_TITLES = {
-    "bm": "Birch–Murnaghan (3rd order)",
-    "bm4": "Birch–Murnaghan (4th order)",
-    "vinet": "Vinet",
-    "murnaghan": "Murnaghan",
-    "pt": "Poirier–Tarantola",
-    "net": "EnergyNet (physics-informed MLP)",
-}
+#: The command line's one addition to the form registry (`eos.FORM_REGISTRY`).
+_NET = "net"
+_NET_TITLE = "EnergyNet (physics-informed MLP)"
+
+
+def _form_choices() -> list[str]:
+    return [*eos.FORM_REGISTRY, _NET]
+
+
+def _form_name(form: str) -> str:
+    """The canonical name of a `--form` choice (as written to `--json`)."""
+    return _NET if form == _NET else eos.form_spec(form).name
+
+
+def _form_title(form: str) -> str:
+    return _NET_TITLE if form == _NET else eos.form_spec(form).description
 
 
 class _Fail(Exception):
@@ -53,7 +58,11 @@ def _parser() -> argparse.ArgumentParser:
         "file", nargs="?", metavar="FILE", help="data file (default: bundled Cu example)"
     )
     f.add_argument(
-        "--form", choices=list(_FORMS), default="bm", help="equation of state (default bm)"
+        "--form",
+        choices=_form_choices(),
+        default="bm",
+        metavar="FORM",
+        help=_form_help(),
     )
     f.add_argument("--key", help="crystal in an ACWF JSON file, e.g. Cu-X/FCC")
     f.add_argument("--n-atoms", type=int, default=None, help="atoms per cell in FILE (default 1)")
@@ -73,14 +82,16 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _form_help() -> str:
+    seen = []
+    for spec in eos.FORM_REGISTRY.values():
+        if spec not in seen:
+            seen.append(spec)
+    forms = "; ".join(f"{'/'.join(s.names)}: {s.description}" for s in seen)
+    return f"equation of state (default bm) — {forms}; {_NET}: {_NET_TITLE}"
+
+
 def _fit(args):
-    import jax
-    import numpy as np
-
-    import pinnloss as pl
-    from pinnloss import eos
-    from pinnloss.eos import _properties as eos_props
-
     if args.file is None:
         if args.key is not None:
             raise _Fail("--key selects a crystal in an ACWF JSON FILE; give the FILE too.")
@@ -101,15 +112,14 @@ def _fit(args):
             f"[{data.volume.min():.6g}, {data.volume.max():.6g}]."
         )
 
-    form = _FORMS[args.form]
     constraints = args.v0 is not None
-    if form != "net":
-        model = eos.fit_eos(data, form)
+    if args.form != _NET:
+        model = eos.fit_eos(data, args.form)
         if constraints:
             # soft constraints on top of the data: refit in the data's shifted frame
-            start = _shift_e0(model, -data.energy_shift)
-            obj = _objective(pl, eos, data, args.v0, args.b0)
-            model = _shift_e0(pl.least_squares(start, obj).model, data.energy_shift)
+            start = eos.shift_energy(model, -data.energy_shift)
+            obj = _objective(data, args.v0, args.b0)
+            model = eos.shift_energy(pl.least_squares(start, obj).model, data.energy_shift)
     else:
         if len(data) < 4 and not (args.v0 is not None and args.b0 is not None):
             raise _Fail(
@@ -124,21 +134,13 @@ def _fit(args):
             v0 = float(ref.v0) if v0 is None else v0
             b0 = float(ref.b0) * eos.EV_PER_A3_TO_GPA if b0 is None else b0
         net = eos.EnergyNet(data, width=args.width, depth=args.depth, key=jax.random.key(args.seed))
-        model = pl.least_squares(net, _objective(pl, eos, data, v0, b0)).model
+        model = pl.least_squares(net, _objective(data, v0, b0)).model
     props = eos.properties(model, data)
-    e_fit = np.asarray(jax.vmap(model)(data.volume), dtype=np.float64)
-    e_fit = e_fit + eos_props.energy_offset(model, data) - data.absolute_energy
-    rms = 1e3 * float(np.sqrt(np.mean(e_fit**2)))
+    rms = eos.rms(model, data)
     return data, source, model, props, rms
 
 
-def _shift_e0(form, shift):
-    import equinox as eqx
-
-    return eqx.tree_at(lambda f: f.e0, form, form.e0 + shift)
-
-
-def _objective(pl, eos, data, v0, b0_gpa):
+def _objective(data, v0, b0_gpa):
     obj = pl.DataMSE(data.volume, data.energy, name="energy")
     if v0 is not None:
         obj = obj + 1e2 * eos.ZeroPressure(v0=v0)
@@ -151,7 +153,7 @@ def _table(args, data, source, props, rms) -> str:
     lines = [
         f"pinnloss fit: {source}",
         f"  {len(data)} points, V {data.volume.min():.6g}–{data.volume.max():.6g} Å³/atom, "
-        f"{data.n_atoms} atom(s)/cell; form: {_TITLES[args.form]}",
+        f"{data.n_atoms} atom(s)/cell; form: {_form_title(args.form)}",
     ]
     if args.v0 is not None:
         c = f"V0 = {args.v0} Å³/atom" + (f", B0 = {args.b0} GPa" if args.b0 is not None else "")
@@ -178,7 +180,7 @@ def _run_fit(args) -> int:
     if args.json:
         out = {
             "source": source,
-            "form": _FORMS[args.form],
+            "form": _form_name(args.form),
             "n_points": len(data),
             "n_atoms": data.n_atoms,
             "constraints": {"v0": args.v0, "b0_gpa": args.b0},
@@ -192,9 +194,7 @@ def _run_fit(args) -> int:
         except OSError as e:
             raise _Fail(f"cannot write --json {args.json}: {e.strerror}.") from e
     if args.plot:
-        from pinnloss import plot
-
-        fig = plot.energy_volume(data, {_TITLES[args.form]: model})
+        fig = eos.plot.energy_volume(data, {_form_title(args.form): model})
         try:
             fig.savefig(args.plot, dpi=130)
         except (OSError, ValueError) as e:
@@ -209,8 +209,6 @@ def main(argv=None) -> int:
     if args.command != "fit":
         parser.print_help(sys.stderr)
         return 2
-    import jax
-
     jax.config.update("jax_enable_x64", True)
     if not args.no_cache:
         from ._cache import enable_compilation_cache

@@ -47,6 +47,18 @@ def test_file_and_forms(capsys, tmp_path):
     assert rc == 0 and "Vinet" in out
     res = json.loads((tmp_path / "v.json").read_text())
     assert np.isclose(res["v0"], float(eos.fit_eos(d, "vinet").v0), rtol=1e-10)
+    assert res["form"] == "vinet"
+
+
+@pytest.mark.parametrize("form", ["pt", "poirier_tarantola"])
+def test_form_aliases_from_the_registry(capsys, tmp_path, form):
+    rc, out, _ = _run(capsys, "--form", form, "--json", tmp_path / "f.json")
+    assert rc == 0 and "form: Poirier–Tarantola" in out
+    res = json.loads((tmp_path / "f.json").read_text())
+    assert res["form"] == "poirier_tarantola"  # the canonical name, whatever alias was given
+    ref = eos.fit_eos(eos.example_data(), "poirier_tarantola")
+    assert np.isclose(res["v0"], float(ref.v0), rtol=1e-12)
+    assert np.isclose(res["rms_residual_mev_per_atom"], eos.rms(ref, eos.example_data()))
 
 
 def test_acwf_file_and_net_with_constraints(capsys, tmp_path):

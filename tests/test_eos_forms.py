@@ -117,3 +117,31 @@ def test_form_names():
     assert eos.FORMS["pt"] is eos.PoirierTarantola
     with pytest.raises(ValueError, match="unknown equation of state 'spline'"):
         eos.fit_eos(eos.example_data(), form="spline")
+
+
+def test_one_form_registry():
+    reg = eos.FORM_REGISTRY
+    specs = list({id(s): s for s in reg.values()}.values())
+    # every concrete form once, under its canonical name and its aliases, and nothing else
+    assert sorted(s.cls.__name__ for s in specs) == sorted(IDS)
+    assert list(reg) == [n for s in specs for n in s.names]
+    assert all(s.description for s in specs)
+    for name in ("bm", "birch_murnaghan", "bm4", "vinet", "murnaghan", "pt"):
+        assert eos.form_class(name) is reg[name].cls is eos.FORMS[name]
+        assert eos.form_spec(name.upper()) is reg[name]
+    assert eos.form_spec("bm").name == "birch_murnaghan"
+    assert eos.form_spec("pt").name == "poirier_tarantola"
+    assert eos.form_spec(eos.BirchMurnaghan4) is reg["bm4"]
+    assert eos.FORMS == {n: s.cls for n, s in reg.items()}  # a view, not a second table
+    with pytest.raises(ValueError, match="not AbstractEOS"):
+        eos.form_spec(eos.AbstractEOS)
+
+
+def test_shift_energy():
+    bm = eos.BirchMurnaghan(**P)
+    up = eos.shift_energy(bm, 2.5)
+    assert np.allclose(jax.vmap(up)(VOLS) - jax.vmap(bm)(VOLS), 2.5, rtol=0, atol=1e-12)
+    assert (up.v0, up.b0, up.b1) == (bm.v0, bm.b0, bm.b1)
+    assert eos.shift_energy(up, -2.5).e0 == bm.e0
+    with pytest.raises(ValueError, match="equation of state"):
+        eos.shift_energy(lambda v: v, 1.0)

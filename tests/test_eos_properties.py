@@ -95,3 +95,20 @@ def test_bootstrap_matches_independent_refits():
     assert "± " in str(ens) and set(ens.as_dict()["b1"]) == {"mean", "std"}
     with pytest.raises(ValueError, match="n must be at least 2"):
         eos.bootstrap(data, n=1, key=jax.random.key(0))
+
+
+def test_rms_in_mev_per_atom_for_forms_and_nets():
+    data = eos.example_data()
+    bm = eos.fit_eos(data)
+    ref = 1e3 * np.sqrt(
+        np.mean((np.asarray(jax.vmap(bm)(data.volume)) - data.absolute_energy) ** 2)
+    )
+    assert eos.rms(bm, data) == pytest.approx(ref, rel=1e-12)
+    assert 0 < eos.rms(bm, data) < 0.01  # the bundled BM fit: ~0.0017 meV/atom
+    # a net predicts energies relative to its data: rms adds the shift back
+    net = eos.EnergyNet(data, width=4, depth=1, key=jax.random.key(0))
+    rel = 1e3 * np.sqrt(np.mean((np.asarray(jax.vmap(net)(data.volume)) - data.energy) ** 2))
+    assert eos.rms(net, data) == pytest.approx(rel, rel=1e-9)
+    assert eos.energy_offset(net, data) == data.energy_shift and eos.energy_offset(bm, data) == 0
+    with pytest.raises(ValueError, match="EVData"):
+        eos.rms(bm, data.volume)

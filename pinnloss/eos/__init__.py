@@ -3,9 +3,14 @@
 Data (`EVData`, `load`), classical equations of state (`BirchMurnaghan`, `Vinet`, …) and
 `fit_eos`, a physics-informed neural `EnergyNet` with the terms `ZeroPressure`,
 `BulkModulus`, `BulkModulusDerivative`, `PressureData`, `properties` by autodiff with
-ensemble error bars, and the ACWF metrics `delta`, `epsilon`, `nu`.
+ensemble error bars, `rms` residuals, the ACWF metrics `delta`, `epsilon`, `nu`, and
+figures of a fit in `pinnloss.eos.plot` (matplotlib, imported on first use).
+
+Form names (`fit_eos(form=...)`, the command line's `--form`) come from one registry,
+`FORM_REGISTRY`: canonical names and aliases, each with its class and a description.
 """
 
+from . import plot as plot
 from ._data import EV_PER_A3_TO_GPA as EV_PER_A3_TO_GPA
 from ._data import EVData as EVData
 from ._data import example_data as example_data
@@ -17,13 +22,18 @@ from ._ensemble import bootstrap as bootstrap
 from ._ensemble import seed_ensemble as seed_ensemble
 from ._fit import cubic_guess as cubic_guess
 from ._fit import fit_eos as fit_eos
+from ._forms import FORM_REGISTRY as FORM_REGISTRY
 from ._forms import FORMS as FORMS
 from ._forms import AbstractEOS as AbstractEOS
 from ._forms import BirchMurnaghan as BirchMurnaghan
 from ._forms import BirchMurnaghan4 as BirchMurnaghan4
+from ._forms import FormSpec as FormSpec
 from ._forms import Murnaghan as Murnaghan
 from ._forms import PoirierTarantola as PoirierTarantola
 from ._forms import Vinet as Vinet
+from ._forms import form_class as form_class
+from ._forms import form_spec as form_spec
+from ._forms import shift_energy as shift_energy
 from ._metrics import delta as delta
 from ._metrics import epsilon as epsilon
 from ._metrics import nu as nu
@@ -31,8 +41,10 @@ from ._net import EnergyNet as EnergyNet
 from ._properties import EOSProperties as EOSProperties
 from ._properties import bulk_modulus as bulk_modulus
 from ._properties import bulk_modulus_derivative as bulk_modulus_derivative
+from ._properties import energy_offset as energy_offset
 from ._properties import pressure as pressure
 from ._properties import properties as properties
+from ._properties import rms as rms
 from ._terms import BulkModulus as BulkModulus
 from ._terms import BulkModulusDerivative as BulkModulusDerivative
 from ._terms import PressureData as PressureData

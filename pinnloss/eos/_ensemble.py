@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._lsq import least_squares
+from .._terms import DataMSE
 from ._data import EV_PER_A3_TO_GPA, EVData, check_precision
 from ._fit import _fit_one
 from ._forms import form_class
@@ -140,10 +142,8 @@ def bootstrap(
 
 @eqx.filter_jit
 def _seed_run(models, objective, lo, hi, max_steps, tol):
-    from .._lsq import least_squares
-
     def one(m):
-        res = least_squares(m, objective, max_steps=max_steps, tol=tol)
+        res = least_squares(m, objective, max_steps=max_steps, tol=tol, throw=False)
         return _core(res.model, lo, hi), res.loss
 
     return eqx.filter_vmap(one)(models)
@@ -172,8 +172,6 @@ def seed_ensemble(
         >>> ens = seed_ensemble(data, objective, n=8, key=jax.random.key(0))
         >>> print(ens)
     """
-    from .._terms import DataMSE
-
     if not isinstance(data, EVData):
         raise ValueError(f"seed_ensemble: data must be an EVData; got {type(data).__name__}.")
     if int(n) < 2:

@@ -18,6 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
+from .._lsq import least_squares
+from .._terms import DataMSE
 from ._data import EVData, check_precision
 from ._forms import AbstractEOS, BirchMurnaghan4, form_class
 
@@ -75,15 +77,7 @@ def cubic_guess(volume: Array, energy: Array, weights: Array | None = None):
     )
 
 
-def _least_squares(model, objective, max_steps, tol):
-    from .._lsq import least_squares
-
-    return least_squares(model, objective, max_steps=max_steps, tol=tol)
-
-
 def _fit_one(cls, vn, yn, w, max_steps, tol):
-    from .._terms import DataMSE
-
     e0, v0, b0, b1, ok = cubic_guess(vn, yn, w)
     # a harmless start where the cubic has no minimum; flagged invalid below
     safe = lambda a, d: jnp.where(ok, a, d)
@@ -94,7 +88,8 @@ def _fit_one(cls, vn, yn, w, max_steps, tol):
     else:
         form = cls(e0, v0, b0, b1)
     objective = DataMSE(vn, yn, weights=w, name="energy")
-    res = _least_squares(form, objective, max_steps, tol)
+    # no throw: a curve that fails is flagged (and explained) by fit_eos, not raised mid-batch
+    res = least_squares(form, objective, max_steps=max_steps, tol=tol, throw=False)
     return res.model, ok, res.loss
 
 

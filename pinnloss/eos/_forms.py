@@ -10,6 +10,7 @@ a form fitted by hand against `EVData.energy` lives in the data's shifted frame.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import equinox as eqx
@@ -23,8 +24,12 @@ __all__ = [
     "Vinet",
     "Murnaghan",
     "PoirierTarantola",
+    "FormSpec",
+    "FORM_REGISTRY",
     "FORMS",
+    "form_spec",
     "form_class",
+    "shift_energy",
 ]
 
 
@@ -48,8 +53,6 @@ class AbstractEOS(eqx.Module):
 
     #: number of fitted parameters (the fewest points a fit needs)
     n_params: ClassVar[int] = 4
-    #: short name used by `fit_eos(form=...)` and the command line
-    short_name: ClassVar[str] = ""
 
     def energy(self, v: ArrayLike) -> Array:
         """$E(V)$ in eV for volume `v` in Å³ (broadcasts over `v`)."""
@@ -83,8 +86,6 @@ class BirchMurnaghan(AbstractEOS):
     Reference: F. Birch, "Finite elastic strain of cubic crystals", Phys. Rev. 71, 809 (1947).
     """
 
-    short_name: ClassVar[str] = "bm"
-
     def energy(self, v):
         eta = (self.v0 / v) ** (2.0 / 3.0)
         d = eta - 1.0
@@ -115,7 +116,6 @@ class BirchMurnaghan4(AbstractEOS):
 
     b2: Array = eqx.field(converter=_arr, default=0.0)
     n_params: ClassVar[int] = 5
-    short_name: ClassVar[str] = "bm4"
 
     def energy(self, v):
         f = 0.5 * ((self.v0 / v) ** (2.0 / 3.0) - 1.0)
@@ -140,8 +140,6 @@ class Vinet(AbstractEOS):
     1941 (1989).
     """
 
-    short_name: ClassVar[str] = "vinet"
-
     def energy(self, v):
         x = (v / self.v0) ** (1.0 / 3.0)
         c = self.b1 - 1.0
@@ -161,8 +159,6 @@ class Murnaghan(AbstractEOS):
 
     Reference: F. D. Murnaghan, Proc. Natl. Acad. Sci. USA 30, 244 (1944).
     """
-
-    short_name: ClassVar[str] = "murnaghan"
 
     def energy(self, v):
         b1 = self.b1
@@ -185,36 +181,85 @@ class PoirierTarantola(AbstractEOS):
     Reference: J. P. Poirier, A. Tarantola, Phys. Earth Planet. Inter. 109, 1 (1998).
     """
 
-    short_name: ClassVar[str] = "pt"
-
     def energy(self, v):
         eps = -jnp.log(v / self.v0)
         return self.e0 + self.b0 * self.v0 / 6.0 * eps**2 * (3.0 + eps * (self.b1 - 2.0))
 
 
-#: Form names accepted by `fit_eos` and the command line.
-FORMS: dict[str, type[AbstractEOS]] = {
-    "birch_murnaghan": BirchMurnaghan,
-    "bm": BirchMurnaghan,
-    "bm3": BirchMurnaghan,
-    "birch_murnaghan4": BirchMurnaghan4,
-    "bm4": BirchMurnaghan4,
-    "vinet": Vinet,
-    "murnaghan": Murnaghan,
-    "poirier_tarantola": PoirierTarantola,
-    "pt": PoirierTarantola,
-}
+@dataclass(frozen=True)
+class FormSpec:
+    """One entry of the form registry: canonical `name`, `cls`, `aliases`, `description`."""
+
+    name: str
+    cls: type[AbstractEOS]
+    aliases: tuple[str, ...]
+    description: str
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The canonical name followed by the aliases."""
+        return (self.name, *self.aliases)
+
+
+# The one table of form names: `fit_eos(form=...)`, `bootstrap` and the command line's
+# `--form` all read it (through `FORM_REGISTRY`, `FORMS` and `form_spec`).
+_SPECS = (
+    FormSpec("birch_murnaghan", BirchMurnaghan, ("bm", "bm3"), "Birch–Murnaghan (3rd order)"),
+    FormSpec("birch_murnaghan4", BirchMurnaghan4, ("bm4",), "Birch–Murnaghan (4th order)"),
+    FormSpec("vinet", Vinet, (), "Vinet"),
+    FormSpec("murnaghan", Murnaghan, (), "Murnaghan"),
+    FormSpec("poirier_tarantola", PoirierTarantola, ("pt",), "Poirier–Tarantola"),
+)
+
+#: Every accepted form name, canonical or alias, to its `FormSpec`.
+FORM_REGISTRY: dict[str, FormSpec] = {n: spec for spec in _SPECS for n in spec.names}
+
+#: Every accepted form name to its class (a view of `FORM_REGISTRY`).
+FORMS: dict[str, type[AbstractEOS]] = {n: spec.cls for n, spec in FORM_REGISTRY.items()}
+
+
+def form_spec(form) -> FormSpec:
+    """The registry entry of a form name (`"birch_murnaghan"`, `"bm"`, `"vinet"`, …) or class.
+
+    Example:
+        >>> form_spec("bm").name, form_spec("bm").description
+        ('birch_murnaghan', 'Birch–Murnaghan (3rd order)')
+    """
+    if isinstance(form, type) and issubclass(form, AbstractEOS):
+        if form is AbstractEOS:
+            raise ValueError("form: give a concrete form such as BirchMurnaghan, not AbstractEOS.")
+        for spec in _SPECS:
+            if spec.cls is form:
+                return spec
+        return FormSpec(form.__name__, form, (), form.__name__)  # a user's own form
+    if isinstance(form, str) and form.lower() in FORM_REGISTRY:
+        return FORM_REGISTRY[form.lower()]
+    raise ValueError(
+        f"form: unknown equation of state {form!r}; choose one of {sorted(FORM_REGISTRY)} "
+        "or pass a form class such as eos.Vinet."
+    )
 
 
 def form_class(form) -> type[AbstractEOS]:
     """The form class for a name (`"birch_murnaghan"`, `"bm"`, `"vinet"`, …) or a class."""
-    if isinstance(form, type) and issubclass(form, AbstractEOS):
-        if form is AbstractEOS:
-            raise ValueError("form: give a concrete form such as BirchMurnaghan, not AbstractEOS.")
-        return form
-    if isinstance(form, str) and form.lower() in FORMS:
-        return FORMS[form.lower()]
-    raise ValueError(
-        f"form: unknown equation of state {form!r}; choose one of {sorted(set(FORMS))} "
-        "or pass a form class such as eos.Vinet."
-    )
+    return form_spec(form).cls
+
+
+def shift_energy(form: AbstractEOS, delta) -> AbstractEOS:
+    r"""The same form with every energy moved by `delta` eV: $E_0 \to E_0 + \delta$.
+
+    `fit_eos` returns absolute forms; `shift_energy(form, -data.energy_shift)` puts one in
+    the frame of `data.energy` (to refine it against `pl.DataMSE(data.volume, data.energy)`),
+    and `shift_energy(refined, data.energy_shift)` brings it back.
+
+    Example:
+        >>> start = shift_energy(eos.fit_eos(data), -data.energy_shift)
+        >>> refined = pl.least_squares(start, objective).model
+        >>> bm = shift_energy(refined, data.energy_shift)   # absolute again
+    """
+    if not isinstance(form, AbstractEOS):
+        raise ValueError(
+            f"shift_energy: form must be an equation of state (eos.BirchMurnaghan, ...); got "
+            f"{type(form).__name__}."
+        )
+    return eqx.tree_at(lambda f: f.e0, form, form.e0 + delta)

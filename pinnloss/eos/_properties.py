@@ -20,6 +20,8 @@ __all__ = [
     "pressure",
     "bulk_modulus",
     "bulk_modulus_derivative",
+    "energy_offset",
+    "rms",
 ]
 
 
@@ -175,11 +177,35 @@ def _bracket(where, data, bracket):
 
 
 def energy_offset(model, data) -> float:
-    """What to add to `model(v)` for absolute energies: `data.energy_shift` for models that
-    predict energies relative to their data (`EnergyNet`), else 0."""
+    """What to add to `model(v)` for absolute energies [eV/atom].
+
+    `data.energy_shift` for models that predict energies relative to their data
+    (`EnergyNet`), else 0 (forms from `fit_eos` are absolute).
+
+    Example:
+        >>> e_abs = jax.vmap(net)(data.volume) + energy_offset(net, data)
+    """
     if getattr(model, "relative_to_data", False) and isinstance(data, EVData):
         return float(data.energy_shift)
     return 0.0
+
+
+def rms(model, data: EVData) -> float:
+    r"""Root-mean-square residual of `model` against `data` in meV/atom.
+
+    $$\mathrm{RMS} = 10^3 \sqrt{\tfrac1N \textstyle\sum_i \big(E(V_i) - E_i\big)^2},$$
+    with absolute energies on both sides (`energy_offset` is added to the model's output),
+    evaluated in float64 on the host.
+
+    Example:
+        >>> rms(eos.fit_eos(data), data)   # meV/atom
+    """
+    if not isinstance(data, EVData):
+        raise ValueError(f"rms: data must be an EVData; got {type(data).__name__}.")
+    e_fit = np.asarray(jax.vmap(model)(jnp.asarray(data.volume)), dtype=np.float64)
+    e_fit = np.reshape(e_fit, (len(data),))
+    res = e_fit + energy_offset(model, data) - data.absolute_energy
+    return 1e3 * float(np.sqrt(np.mean(res**2)))
 
 
 def properties(model, data=None, *, bracket=None, check: bool = True) -> EOSProperties:
