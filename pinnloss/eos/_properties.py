@@ -1,7 +1,8 @@
 r"""Equilibrium properties of any $E(V)$ model by automatic differentiation.
 
 $P = -E'(V)$, $B = V E''(V)$, $B' = dB/dP = -1 - V E'''(V)/E''(V)$; $V_0$ solves
-$E'(V_0) = 0$ by a safeguarded Newton iteration bracketed by the sampled volumes.
+$E'(V_0) = 0$ by a safeguarded Newton iteration bracketed by the sampled volumes. The
+derivatives come from the core engine, `pinnloss._derivatives.derivative`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike
 
+from .._derivatives import derivative, scalar_output
 from ._data import EV_PER_A3_TO_GPA, EVData
 
 __all__ = [
@@ -26,29 +28,22 @@ __all__ = [
 
 
 def _scalar_fn(model):
-    def f(v):
-        out = model(v)
-        out = jnp.asarray(out)
-        if out.shape not in ((), (1,)):
-            raise ValueError(
-                f"eos: the model must return one energy per volume (shape () or (1,)); "
-                f"got shape {out.shape}."
-            )
-        return jnp.reshape(out, ())
-
-    return f
+    """`model` on one volume, its output checked to be one energy (shape () or (1,))."""
+    return scalar_output(model, "eos", "one energy per volume")
 
 
+# dE/dV, d2E/dV2, d3E/dV3 from the one derivative engine (nested grad for orders 1-2,
+# Taylor mode for the third, which B0' needs).
 def _d1(model):
-    return jax.grad(_scalar_fn(model))
+    return derivative(_scalar_fn(model), 1)
 
 
 def _d2(model):
-    return jax.grad(_d1(model))
+    return derivative(_scalar_fn(model), 2)
 
 
 def _d3(model):
-    return jax.grad(_d2(model))
+    return derivative(_scalar_fn(model), 3)
 
 
 def _pressure_at(model, v):
