@@ -1,8 +1,7 @@
 """Checkpoints: a verified file format for saving and resuming long fits and sweeps.
 
 The low-level layer of pinnloss: it imports no other pinnloss module but `_checks`, and
-the fit and sweep layers build on it (`fit_with_checkpoints` here takes the fit function
-as an argument; `sweep_with_checkpoints` lives in `_sweep`).
+the solver driver (`_driver`) and the sweep layer (`_sweep`) build on it.
 
 A checkpoint file is
 
@@ -37,8 +36,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-from ._validate import check_int
 
 __all__ = ["save_checkpoint", "load_checkpoint"]
 
@@ -420,150 +417,3 @@ def load_checkpoint(path: str | os.PathLike, like: Any) -> Any:
             "differ)."
         )
     return tree_from_bytes(raw.payload, like, path=path, where=where)
-
-
-# ---------------------------------------------------------------------------- fits
-
-
-def _segment_rows(result, names) -> np.ndarray:
-    cols = [np.asarray(result.history[k], np.float64) for k in (*names, "total")]
-    return np.stack(cols, 1)
-
-
-def _rebase(result, rows: np.ndarray, names, steps: int, offset: int):
-    """A segment's `result` as the result of the whole fit, whichever result type `fit` has.
-
-    `rows` is the history of the whole fit so far (padded here with NaN to `steps` rows, in
-    the segment's dtype); the failed step and, where the result counts them, the steps
-    taken are moved on by `offset`, the steps done before the segment.
-    """
-    pad = np.full((steps - rows.shape[0], rows.shape[1]), np.nan)
-    rows = np.concatenate([rows, pad], 0)
-    cols = (*names, "total")
-    hist = {k: jnp.asarray(rows[:, i], result.history[k].dtype) for i, k in enumerate(cols)}
-    result = eqx.tree_at(lambda r: r.history, result, hist)
-    failed = int(result.failed_step)
-    if failed >= 0:
-        moved = jnp.asarray(offset + failed, result.failed_step.dtype)
-        result = eqx.tree_at(lambda r: r.failed_step, result, moved)
-    if isinstance(getattr(result, "steps", None), jax.Array):  # a result that counts steps
-        result = eqx.tree_at(lambda r: r.steps, result, offset + result.steps)
-    return result
-
-
-def fit_with_checkpoints(
-    fit: Callable,
-    model,
-    objective,
-    optimizer,
-    *,
-    steps: int,
-    path,
-    every: int | None,
-    opt_state=None,
-    filter_spec=eqx.is_inexact_array,
-    throw: bool = True,
-    **kwargs,
-):
-    """`fit` in segments of `every` steps, saving the segment's result and the history after each.
-
-    If `path` holds a checkpoint of this fit, it resumes from it: the result is the same
-    as a fit that never stopped (the optimizer state, step count included, is restored).
-    The checkpoint stores a fingerprint of the objective (terms, weights, data), of the
-    model's structure and of the optimizer state's structure; a checkpoint of another
-    problem is refused. A failure is reported at its step in the whole fit, and with
-    `throw=False` the history has `steps` rows (NaN after the failure), as without
-    checkpoints.
-
-    Args:
-        fit: a function with `pl.fit`'s signature (called without `checkpoint=`); its
-            result needs `.model`, `.opt_state`, `.history` and `.failed_step`, and its
-            non-finite-loss error `.step`, `.term`, `.model` and `.result` (the result type
-            and the error type are taken from what `fit` returns and raises).
-        objective: an `Objective` (with `.names`).
-        every: steps per segment (default `min(steps, 1000)`).
-        **kwargs: passed on to `fit`.
-    """
-    where = "fit"
-    if every is None:
-        every = max(1, min(steps, 1000))
-    every = check_int(where, "checkpoint_every", every, minimum=1)
-    params, _ = eqx.partition(model, filter_spec)
-    if opt_state is None:
-        opt_state = optimizer.init(params)
-    names = tuple(objective.names)
-    fp = {
-        "objective": fingerprint(objective),
-        "model": fingerprint(model, data=False),
-        "optimizer state": fingerprint(opt_state, data=False),
-    }
-    done, last = 0, 0
-    rows = np.zeros((0, len(names) + 1), np.float64)  # float64 whatever the fit's dtype
-    result = None
-
-    def segment(n, model, opt_state, **extra):
-        return fit(
-            model,
-            objective,
-            optimizer,
-            steps=n,
-            opt_state=opt_state,
-            filter_spec=filter_spec,
-            **{**kwargs, **extra},
-        )
-
-    if os.path.exists(path):
-        raw = read_raw(path, kind="fit", fingerprint=fp, where=where)
-        done, last = int(raw.meta["done"]), int(raw.meta["last"])
-        if done > steps:
-            raise ValueError(
-                f"{where}: checkpoint {os.fspath(path)!r} is at step {done}, past steps={steps}."
-            )
-        # the template of the saved segment's result: its structure, traced, not run
-        template = eqx.filter_eval_shape(
-            lambda m, s: segment(last, m, s, throw=False, progress=False), model, opt_state
-        )
-        like = (template, np.zeros((done, rows.shape[1]), np.float64))
-        result, rows = tree_from_bytes(raw.payload, like, path=path, where=where)
-        rows = np.asarray(rows)
-        model, opt_state = result.model, result.opt_state
-    while done < steps:
-        n = min(every, steps - done)
-        try:
-            seg = segment(n, model, opt_state, throw=throw)
-        except FloatingPointError as e:  # NonFiniteLossError: make its step absolute
-            if getattr(e, "result", None) is None or not hasattr(e, "step"):
-                raise
-            step = done + int(e.step)
-            what = f"term {e.term!r} is non-finite" if e.term else "the loss is non-finite"
-            which = (
-                "the initial model has a non-finite loss; it is on this error's .model"
-                if step == 0
-                else "the last model with a finite loss is on this error's .model"
-            )
-            saved = f"; checkpoint {os.fspath(path)!r} holds step {done}" if done else ""
-            whole = _rebase(
-                e.result, np.concatenate([rows, _segment_rows(e.result, names)]), names, steps, done
-            )
-            raise type(e)(
-                f"{where}: the loss became non-finite at step {step} ({what}); {which}{saved} "
-                "(lower the learning rate or check the data).",
-                step=step,
-                term=e.term,
-                model=e.model,
-                result=whole,
-            ) from None
-        seg_rows = np.concatenate([rows, _segment_rows(seg, names)], 0)
-        if int(seg.failed_step) >= 0:  # throw=False: report the failure on the whole fit
-            return _rebase(seg, seg_rows, names, steps, done)
-        result, rows, last = seg, seg_rows, n
-        model, opt_state = seg.model, seg.opt_state
-        done += n
-        write_checkpoint(
-            path,
-            kind="fit",
-            meta={"done": done, "last": last, "terms": list(names)},
-            fingerprint=fp,
-            tree=(result, rows),
-        )
-    return _rebase(result, rows, names, steps, done - last)

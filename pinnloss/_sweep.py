@@ -21,6 +21,8 @@ from ._checkpoint import (
     tree_from_bytes,
     write_checkpoint,
 )
+from ._driver import collect_failures, describe_failure
+from ._solution import RESULTS, SolveError, is_success
 from ._validate import check_int
 
 __all__ = ["sweep"]
@@ -56,12 +58,18 @@ def _pad_rows(x, pad: int):
 @eqx.filter_jit
 def _run(fn, static, batched, shared, mesh, chunk, n_local):
     captured = []
+    solves = []
 
     def one(b, sh):
-        out = fn(*eqx.combine(b, sh, static))
+        # a solve inside fn with throw=True reports here instead of raising, so the error
+        # can name the fit, the step and the term (see `_raise_failures`)
+        with collect_failures() as found:
+            out = fn(*eqx.combine(b, sh, static))
         dyn, st = eqx.partition(out, eqx.is_array)
         captured.append(st)
-        return dyn
+        solves[:] = [(f["where"], f["names"]) for f in found]
+        arrays = [{k: f[k] for k in ("code", "failed_step", "failed_term", "steps")} for f in found]
+        return dyn, arrays
 
     def local(batched, sh):
         if chunk is None or chunk >= n_local:
@@ -71,8 +79,44 @@ def _run(fn, static, batched, shared, mesh, chunk, n_local):
     smapped = jax.shard_map(
         local, mesh=mesh, in_specs=(P(_AXIS), P()), out_specs=P(_AXIS), check_vma=False
     )
-    dyn_out = smapped(batched, shared)
-    return eqx.combine(dyn_out, captured[0])
+    dyn_out, outcomes = smapped(batched, shared)
+    return eqx.combine(dyn_out, captured[0]), (tuple(solves), outcomes)
+
+
+def _raise_failures(solves, outcomes, n: int, result) -> None:
+    """Raise one `SolveError` naming the failed fits (index, step, term), if any failed."""
+    lines, failed = [], set()
+    for (where, names), o in zip(solves, outcomes):
+        code = np.asarray(o["code"])[:n]
+        ok = np.asarray(jax.vmap(is_success)(_as_result(o["code"])))[:n]
+        for k in np.flatnonzero(~ok):
+            failed.add(int(k))
+            if len(lines) < 5:
+                lines.append(
+                    describe_failure(
+                        f"fit {k}",
+                        names,
+                        int(code[k]),
+                        int(np.asarray(o["failed_step"])[k]),
+                        int(np.asarray(o["failed_term"])[k]),
+                        int(np.asarray(o["steps"])[k]),
+                    ).replace(": ", f": {where}: ", 1)
+                )
+    if failed:
+        more = f"\n  ... and {len(failed) - len(lines)} more" if len(failed) > len(lines) else ""
+        err = SolveError(
+            f"sweep: {len(failed)} of {n} fits failed (pass throw=False to the solver inside "
+            "fn to keep every result and read .result / .failed_step):\n  "
+            + "\n  ".join(lines)
+            + more,
+            result=result,
+        )
+        err.failed = sorted(failed)
+        raise err
+
+
+def _as_result(code):
+    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(RESULTS.successful), [code])
 
 
 def sweep(
@@ -190,9 +234,10 @@ def sweep(
     mesh = Mesh(np.asarray(devices), (_AXIS,))
     row = NamedSharding(mesh, P(_AXIS))
     batched = jax.tree_util.tree_map(lambda x: jax.device_put(_pad_rows(x, pad), row), batched)
-    out = _run(fn, static, batched, shared, mesh, chunk_size, n_local)
+    out, (solves, outcomes) = _run(fn, static, batched, shared, mesh, chunk_size, n_local)
     if pad:
         out = jax.tree_util.tree_map(lambda x: x[:n] if eqx.is_array(x) else x, out)
+    _raise_failures(solves, outcomes, n, out)
     return out
 
 

@@ -31,16 +31,15 @@ def make_model(key=None):
 
 
 def ckfit(model, objective, optimizer, *, steps, checkpoint, checkpoint_every=None, **kw):
-    """`pl.fit` with checkpoints by `fit_with_checkpoints` (pl.fit's own go through the driver)."""
+    """`pl.fit` with a checkpoint file, quietly."""
     kw.setdefault("progress", False)
-    return _checkpoint.fit_with_checkpoints(
-        pl.fit,
+    return pl.fit(
         model,
-        pl.Objective.of(objective),
+        objective,
         optimizer,
         steps=steps,
-        path=checkpoint,
-        every=checkpoint_every,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
         **kw,
     )
 
@@ -88,11 +87,23 @@ def test_interrupted_fit_resumes_to_the_same_result(tmp_path):
     model = make_model()
     straight = pl.fit(model, OBJ, OPT, steps=40, progress=False)
     p = tmp_path / "fit.eqx"
+
     # killed after 2 of 4 segments of 10 steps: the file holds step 20
+    def kill_after_two_chunks(step, loss, model):
+        if step >= 20:
+            raise Interrupted
+
     with pytest.raises(Interrupted):
-        _checkpoint.fit_with_checkpoints(
-            stop_after(2, pl.fit), model, OBJ, OPT, steps=40, path=p, every=10, progress=False
+        ckfit(
+            model,
+            OBJ,
+            OPT,
+            steps=40,
+            checkpoint=p,
+            checkpoint_every=10,
+            callback=kill_after_two_chunks,
         )
+    assert _checkpoint.read_raw(p, kind="solve", fingerprint=None, where="t").meta["done"] == 20
     resumed = ckfit(model, OBJ, OPT, steps=40, progress=False, checkpoint=p, checkpoint_every=10)
     assert tree_allclose(
         eqx.filter(resumed.model, eqx.is_array),
@@ -130,9 +141,9 @@ def test_fit_checkpoint_refuses_another_problem(tmp_path):
             checkpoint_every=0,
         )
     wide = eqx.nn.MLP("scalar", "scalar", 6, 1, key=jax.random.key(0))
-    with pytest.raises(ValueError, match="problem: the model, optimizer state differ. Delete the"):
+    with pytest.raises(ValueError, match="problem: the model differs. Delete the"):
         ckfit(wide, OBJ, OPT, steps=20, progress=False, checkpoint=p)
-    with pytest.raises(ValueError, match="the optimizer state differs"):
+    with pytest.raises(ValueError, match="the solver differs"):
         ckfit(make_model(), OBJ, optax.sgd(1e-2), steps=20, progress=False, checkpoint=p)
     with pytest.raises(ValueError, match="not a pinnloss checkpoint of this kind"):
         pl.load_checkpoint(p, make_model())
@@ -420,9 +431,14 @@ def test_fit_checkpoint_reports_failures_at_their_step(tmp_path):
         eqx.filter(chunked.model, eqx.is_array), eqx.filter(straight.model, eqx.is_array)
     )
     np.testing.assert_allclose(chunked.loss, straight.loss, rtol=1e-12)
-    # the file holds the last finished segment
-    raw = _checkpoint.read_raw(tmp_path / "b", kind="fit", fingerprint=None, where="t")
-    assert raw.meta["done"] == 700
+    # the file holds the fit up to the failure; resuming reports the same failure
+    raw = _checkpoint.read_raw(tmp_path / "b", kind="solve", fingerprint=None, where="t")
+    assert raw.meta["done"] == NAN_AT
+    again = ckfit(
+        model, OBJ, NAN_OPT, throw=False, checkpoint=tmp_path / "b", checkpoint_every=100, **kw
+    )
+    assert int(again.failed_step) == NAN_AT
+    np.testing.assert_allclose(again.loss, straight.loss, rtol=1e-12)
 
 
 def test_sweep_checkpoint_refuses_other_arguments(tmp_path):

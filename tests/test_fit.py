@@ -9,6 +9,7 @@ import pytest
 
 import pinnloss as pl
 from pinnloss import losses as L
+from pinnloss._driver import trace_count
 
 
 def mlp(key=0):
@@ -67,7 +68,7 @@ def test_fit_matches_hand_written_adam_loop():
 def test_new_weights_do_not_recompile_the_loop():
     model = mlp()
     pl.fit(model, OBJ, ADAM, steps=200, progress=False)
-    before = pl._fit._run_chunk._cached._cache_size()
+    before = trace_count()
     for w in (1.0, 7.0, 1e3):
         pl.fit(
             model,
@@ -76,7 +77,7 @@ def test_new_weights_do_not_recompile_the_loop():
             steps=200,
             progress=False,
         )
-    assert pl._fit._run_chunk._cached._cache_size() == before
+    assert trace_count() == before
 
 
 def test_fit_under_vmap_over_weights_and_seeds():

@@ -74,7 +74,7 @@ def test_fit_inside_sweep_equals_separate_fits(swept):
 def test_least_squares_inside_sweep_equals_separate_solves():
     keys = jax.random.split(jax.random.key(3), 2)
     obj = objective()
-    solve = lambda k: pl.least_squares(make_model(k), obj, max_steps=10)
+    solve = lambda k: pl.least_squares(make_model(k), obj, max_steps=10, throw=False)
     res = pl.sweep(solve, keys)
     for i in range(2):
         one = solve(keys[i])
@@ -144,3 +144,44 @@ def test_sharded_over_four_host_devices_equals_unsharded():
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "OK (6,)" in proc.stdout
+
+
+class Blow(eqx.Module):
+    a: jax.Array
+
+    def __call__(self, x):
+        return jnp.log(self.a) * x  # non-finite once a crosses 0
+
+
+def test_a_failing_fit_inside_sweep_is_named_by_index_step_and_term():
+    x = jnp.linspace(-1.0, 1.0, 9)
+    obj = pl.DataMSE(x, -10.0 * x, name="fit_me")
+    sgd = optax.sgd(0.003)
+    starts = jnp.array([0.5, 2.0, 0.4, 3.0])
+
+    def one(a):
+        return pl.fit(Blow(a), obj, sgd, steps=12, progress=False)
+
+    with pytest.raises(pl.SolveError) as e:
+        pl.sweep(one, starts)
+    msg = str(e.value)
+    assert len(msg.splitlines()) <= 4, msg
+    alone = [pl.fit(Blow(a), obj, sgd, steps=12, progress=False, throw=False) for a in starts]
+    failed = [i for i, r in enumerate(alone) if int(r.failed_step) >= 0]
+    assert e.value.failed == failed == [0, 2]
+    for i in failed:
+        step = int(alone[i].failed_step)
+        assert f"fit {i}: fit: the loss became non-finite" in msg
+        assert f"at step {step}, term 'fit_me' is non-finite" in msg
+    # with throw=False every fit reports its own failure, as before
+    res = pl.sweep(
+        lambda a: pl.fit(Blow(a), obj, sgd, steps=12, progress=False, throw=False), starts
+    )
+    np.testing.assert_array_equal(res.failed_step, [int(r.failed_step) for r in alone])
+
+
+def test_least_squares_max_steps_inside_sweep_names_the_fit():
+    keys = jax.random.split(jax.random.key(3), 2)
+    obj = objective()
+    with pytest.raises(pl.SolveError, match=r"fit 0: least_squares: the solver did not converge"):
+        pl.sweep(lambda k: pl.least_squares(make_model(k), obj, max_steps=3), keys)

@@ -1,0 +1,394 @@
+"""One compiled loop for any solver, and the host-side layers around it.
+
+`_chunk` is the only compiled loop: a `lax.while_loop` over steps `[start, end)` that
+stops early once the solver's state holds a result, writing each step's record into a
+history buffer. Everything else — chunking, the progress bar, callbacks, history,
+checkpoints, the final `Solution` and `throw` — runs on the host between chunks, or once
+at the end when the inputs are traced (inside `jax.jit`, `jax.vmap`, `pl.sweep`).
+
+A step that ends in a non-finite result keeps the previous iterate (one select over the
+parameters; measured in benchmarks/run.py against a hand-written `lax.scan`), so the
+returned model is always the last one with a finite loss, eagerly and under `vmap` alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import math
+import os
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._checkpoint import fingerprint, read_raw, tree_from_bytes, write_checkpoint
+from ._solution import RESULTS, NonFiniteLossError, Solution, SolveError, is_success
+from ._solvers._base import AbstractSolver, Problem
+
+__all__ = ["run", "collect_failures", "trace_count"]
+
+_TRACES = {"chunk": 0}
+
+
+def trace_count() -> int:
+    """How many times the compiled loop has been traced (a compile each): for tests."""
+    return _TRACES["chunk"]
+
+
+def _is_concrete(*trees) -> bool:
+    return not any(
+        isinstance(x, jax.core.Tracer) for t in trees for x in jax.tree_util.tree_leaves(t)
+    )
+
+
+def _select(pred, a, b):
+    """`a` where `pred` else `b`, leaf by leaf (non-array leaves taken from `a`)."""
+    return jax.tree_util.tree_map(
+        lambda u, v: jnp.where(pred, u, v) if eqx.is_array(u) else u, a, b
+    )
+
+
+@eqx.filter_jit
+def _chunk(
+    solver: AbstractSolver,
+    problem: Problem,
+    y,
+    state,
+    start,
+    stop,
+    length: int,
+    record: bool,
+    init: bool,
+):
+    """Steps `start, start+1, ...` until `stop`, `start + length` or the solver is done.
+
+    Returns `(i, y, state, history, (loss, values))`: the next step index, the iterate and
+    state, the records of the steps run (NaN rows after the last), and the objective at
+    the returned iterate.
+    """
+    _TRACES["chunk"] += 1
+    solver = solver.specialise(problem, y)
+    if init:
+        state = solver.init(problem, y, state)
+    vals0 = jax.eval_shape(problem.values, y)[1]
+    hist = jnp.full((length if record else 0, vals0.shape[0] + 1), jnp.nan, vals0.dtype)
+    end = jnp.minimum(start + length, stop)
+
+    def cond(carry):
+        i, _, state, _ = carry
+        return (i < end) & (state.result == RESULTS.running)
+
+    def body(carry):
+        i, y, state, hist = carry
+        y_new, state_new, rec = solver.step(problem, y, state, i)
+        failed = state_new.result != RESULTS.running
+        failed = failed & ~is_success(state_new.result)
+        y_new = _select(failed, y, y_new)
+        if record:
+            hist = jax.lax.dynamic_update_slice_in_dim(
+                hist, rec[None].astype(hist.dtype), i - start, 0
+            )
+        return i + 1, y_new, state_new, hist
+
+    i, y, state, hist = jax.lax.while_loop(cond, body, (start, y, state, hist))
+    return i, y, state, hist, problem.values(y)
+
+
+# ---------------------------------------------------------------- deferred throw (pl.sweep)
+
+_COLLECTOR: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+    "pinnloss_failures", default=None
+)
+
+
+@contextlib.contextmanager
+def collect_failures():
+    """Inside, a traced solve with `throw=True` records its outcome instead of raising.
+
+    `pl.sweep` uses it to name the failing fit, step and term itself: the list it yields
+    receives one dict per solve traced inside (arrays of the current trace).
+    """
+    found: list = []
+    token = _COLLECTOR.set(found)
+    try:
+        yield found
+    finally:
+        _COLLECTOR.reset(token)
+
+
+def describe_failure(where: str, names, code: int, failed_step: int, failed_term: int, steps):
+    """One line saying why a solve failed, naming the step and the term where known."""
+    msg = RESULTS._index_to_message[int(code)]
+    term = names[failed_term] if 0 <= failed_term < len(names) else None
+    extra = []
+    if failed_step >= 0:
+        extra.append(f"at step {failed_step}")
+    if term is not None:
+        extra.append(f"term {term!r} is non-finite")
+    if int(code) == RESULTS.max_steps_reached._value.item():
+        extra.append(f"after {int(steps)} steps")
+    return f"{where}: {msg}" + (f" ({', '.join(extra)})" if extra else "")
+
+
+# ---------------------------------------------------------------- host side
+
+
+class _Checkpointer:
+    """Saves `(iterate, solver state, history so far)` between chunks; resumes from the file.
+
+    The file carries a fingerprint of the problem (the objective with its data, the model's
+    fixed part and starting values, the solver), so a rerun of a different problem on the
+    same path is refused instead of resuming the wrong fit. A larger step budget continues
+    a finished checkpoint.
+    """
+
+    def __init__(self, path, problem, solver, y0, state0, max_steps, history, where):
+        self.path, self.where, self.history = path, where, history
+        self.n_rec = len(problem.names) + 1
+        self.max_steps = max_steps
+        self.fp = {
+            "objective": fingerprint(problem.objective),
+            "model": fingerprint(problem.static, y0),
+            "solver": fingerprint(solver, state0),
+        }
+        self.y_like = y0
+        self.state_like = eqx.filter_eval_shape(
+            lambda s, p, y, st: s.specialise(p, y).init(p, y, st), solver, problem, y0, state0
+        )
+
+    def load(self):
+        if not os.path.exists(self.path):
+            return None
+        raw = read_raw(self.path, kind="solve", fingerprint=self.fp, where=self.where)
+        done, n_rows = int(raw.meta["done"]), int(raw.meta["rows"])
+        if done > self.max_steps:
+            raise ValueError(
+                f"{self.where}: checkpoint {os.fspath(self.path)!r} is at step {done}, past "
+                f"steps={self.max_steps}; give at least {done} steps or another path."
+            )
+        like = (self.y_like, self.state_like, np.zeros((n_rows, self.n_rec), np.float64))
+        y, state, hist = tree_from_bytes(raw.payload, like, path=self.path, where=self.where)
+        rows = []
+        if self.history:
+            rows = [np.asarray(hist)]
+            if n_rows < done:  # saved without history: unknown rows are NaN
+                rows.append(np.full((done - n_rows, self.n_rec), np.nan))
+        return y, state, done, rows
+
+    def save(self, y, state, done: int, rows) -> None:
+        hist = np.concatenate(rows, 0) if rows else np.zeros((0, self.n_rec))
+        write_checkpoint(
+            self.path,
+            kind="solve",
+            meta={"done": int(done), "rows": int(hist.shape[0])},
+            fingerprint=self.fp,
+            tree=(y, state, hist.astype(np.float64)),
+        )
+
+
+def _raise(sol: Solution, names, where: str, code: int) -> None:
+    step = int(sol.stats["failed_step"])
+    ti = int(sol.stats["failed_term"])
+    term = names[ti] if 0 <= ti < len(names) else None
+    R = RESULTS
+    if code == R.nonfinite_start._value.item():
+        what = f"term(s) [{term!r}] non-finite" if term else "the loss is non-finite"
+        raise NonFiniteLossError(
+            f"{where}: the initial loss is not finite at step 0 ({what} at the starting model; "
+            "the initial model is on this error's .model); check the data and the model's "
+            "starting point.",
+            step=0,
+            term=term,
+            model=sol.model,
+            result=sol,
+        )
+    if code == R.nonfinite_loss._value.item():
+        what = f"term {term!r} is non-finite" if term else "the loss is non-finite"
+        raise NonFiniteLossError(
+            f"{where}: the loss became non-finite at step {step} ({what}); the last model with "
+            "a finite loss is on this error's .model (lower the learning rate or check the "
+            "data).",
+            step=step,
+            term=term,
+            model=sol.model,
+            result=sol,
+        )
+    if code == R.nonfinite_jacobian._value.item():
+        raise NonFiniteLossError(
+            f"{where}: {R._index_to_message[code]} (after {int(sol.steps)} steps); the model "
+            "on this error's .model is the last iterate; check the residuals for "
+            "non-differentiable points such as sqrt(0) or log(0).",
+            step=int(sol.steps),
+            term=None,
+            model=sol.model,
+            result=sol,
+        )
+    raise SolveError(
+        f"{where}: {R._index_to_message[code]} (loss {float(sol.loss):.3e} after "
+        f"{int(sol.steps)} steps).",
+        result=sol,
+    )
+
+
+def _finish(sol: Solution, names, where: str, throw: bool) -> Solution:
+    if not throw:
+        return sol
+    if _is_concrete(sol.result, sol.stats):
+        codes = np.asarray(sol.result._value)
+        ok = np.asarray(is_success(sol.result))
+        if not ok.all():
+            if codes.ndim == 0:
+                _raise(sol, names, where, int(codes))
+            k = int(np.argmax(~ok.ravel()))
+            raise SolveError(
+                describe_failure(
+                    f"{where} (batch entry {k})",
+                    names,
+                    codes.ravel()[k],
+                    int(np.ravel(sol.stats["failed_step"])[k]),
+                    int(np.ravel(sol.stats["failed_term"])[k]),
+                    np.ravel(sol.steps)[k],
+                ),
+                result=sol,
+            )
+        return sol
+    found = _COLLECTOR.get()
+    if found is not None:
+        found.append(
+            dict(
+                where=where,
+                names=tuple(names),
+                code=sol.result._value,
+                failed_step=sol.stats["failed_step"],
+                failed_term=sol.stats["failed_term"],
+                steps=sol.steps,
+            )
+        )
+        return sol
+    return sol.result.error_if(sol, ~is_success(sol.result))
+
+
+def default_chunk(steps: int, progress: bool, every: int | None) -> int:
+    """~10 chunks of at least 500 steps with a progress bar, else one (or `every`)."""
+    chunk = max(500, math.ceil(steps / 10)) if progress else steps
+    if every is not None:
+        chunk = min(chunk, every)
+    return max(1, min(chunk, steps))
+
+
+def run(
+    solver: AbstractSolver,
+    model,
+    objective,
+    *,
+    max_steps: int,
+    filter_spec: Any = eqx.is_inexact_array,
+    state: Any = None,
+    chunk_size: int | None = None,
+    progress: bool = False,
+    history: bool = True,
+    callback: Callable | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    throw: bool = True,
+    where: str = "solve",
+) -> Solution:
+    """Run `solver` on `objective(model)` for at most `max_steps` steps; see `pl.solve`."""
+    y, static = eqx.partition(model, filter_spec)
+    if not jax.tree_util.tree_leaves(y):
+        raise ValueError(f"{where}: the model has no trainable (inexact array) parameters.")
+    problem = Problem(objective, static)
+    names = objective.names
+    traced = not _is_concrete(y, problem, solver, state)
+    if traced and (checkpoint is not None or callback is not None):
+        raise ValueError(
+            f"{where}: checkpoint= and callback= need concrete inputs; inside jax.jit, "
+            "jax.vmap or pl.sweep use pl.sweep(..., checkpoint=) instead."
+        )
+    progress = progress and not traced
+    if traced:  # one compiled call: the host cannot look between chunks
+        chunk_size = max_steps
+    elif chunk_size is None:
+        every = checkpoint_every if checkpoint is not None else None
+        chunk_size = default_chunk(max_steps, progress or callback is not None, every)
+    chunk = max(1, min(int(chunk_size), max(max_steps, 1)))
+
+    ckpt = None
+    if checkpoint is not None:
+        ckpt = _Checkpointer(checkpoint, problem, solver, y, state, max_steps, history, where)
+        resumed = ckpt.load()
+        if resumed is not None:
+            y, state, done, rows = resumed
+            init = False
+        else:
+            done, rows, init = 0, [], True
+    else:
+        done, rows, init = 0, [], True
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=max_steps, initial=done, desc=where, leave=False)
+    start = jnp.asarray(done)
+    stop = jnp.asarray(max_steps)
+    i, loss, vals = start, None, None
+    try:
+        while True:
+            i, y, state, hist, (loss, vals) = _chunk(
+                solver, problem, y, state, start, stop, chunk, history, init
+            )
+            init = False
+            if traced:
+                rows.append(hist)
+                break
+            i_host = int(i)
+            if history:
+                rows.append(np.asarray(hist[: i_host - int(start)]))
+            running = bool(state.result == RESULTS.running)
+            if bar is not None:
+                bar.update(i_host - int(start))
+                bar.set_postfix(loss=f"{float(loss):.3e}")
+            if ckpt is not None:
+                ckpt.save(y, state, i_host, rows if history else None)
+            if callback is not None and callback(i_host, float(loss), eqx.combine(y, static)):
+                break
+            if not running or i_host >= max_steps:
+                break
+            start = jnp.asarray(i_host)
+    finally:
+        if bar is not None:
+            bar.close()
+
+    result = RESULTS.where(state.result == RESULTS.running, solver.budget_result, state.result)
+    hist_out = None
+    if history:
+        n_rec = len(names) + 1
+        if traced:
+            h = rows[0]
+            if h.shape[0] < max_steps:  # pad the traced buffer (length == chunk == max_steps)
+                h = jnp.concatenate(
+                    [h, jnp.full((max_steps - h.shape[0], n_rec), jnp.nan, h.dtype)]
+                )
+        else:
+            dtype = np.asarray(loss).dtype
+            got = np.concatenate(rows, 0) if rows else np.zeros((0, n_rec), dtype)
+            h = np.full((max_steps, n_rec), np.nan, dtype)
+            h[: got.shape[0]] = got
+            h = jnp.asarray(h)
+        hist_out = {n: h[:, k] for k, n in enumerate(names)}
+        hist_out["total"] = h[:, -1]
+    sol = Solution(
+        model=eqx.combine(y, static),
+        loss=loss,
+        steps=i,
+        result=result,
+        history=hist_out,
+        state=state,
+        stats=solver.stats(state),
+    )
+    return _finish(sol, names, where, throw)

@@ -1,0 +1,17 @@
+"""Solvers: `AbstractSolver` (init / step / terminate, a typed state) and its implementations."""
+
+from ._base import AbstractSolver as AbstractSolver
+from ._base import AbstractState as AbstractState
+from ._base import Problem as Problem
+from ._lm import AbstractLinearSolve as AbstractLinearSolve
+from ._lm import AutoLinearSolve as AutoLinearSolve
+from ._lm import DenseDual as DenseDual
+from ._lm import DensePrimal as DensePrimal
+from ._lm import GeodesicExact as GeodesicExact
+from ._lm import GeodesicFD as GeodesicFD
+from ._lm import LevenbergMarquardt as LevenbergMarquardt
+from ._lm import LMState as LMState
+from ._lm import MatrixFreeCG as MatrixFreeCG
+from ._lm import Nielsen as Nielsen
+from ._optax import OptaxSolver as OptaxSolver
+from ._optax import OptaxState as OptaxState
