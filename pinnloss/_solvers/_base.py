@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array
 
 from .._solution import RESULTS
@@ -58,15 +59,13 @@ class Problem(eqx.Module):
     def sqrt_weights(self, y, dtype) -> Array:
         r"""$\sqrt{w_k}$ repeated over term $k$'s residuals: `sqrt_weights * residuals` has the
         objective as its sum of squares."""
-        sizes = self.sizes(y)
         w = jnp.sqrt(self.objective.weights.astype(dtype))
-        return jnp.repeat(w, jnp.asarray(sizes), total_repeat_length=sum(sizes))
+        return jnp.concatenate([jnp.full((s,), w[k], dtype) for k, s in enumerate(self.sizes(y))])
 
     def values_from_residuals(self, y, u: Array) -> tuple[Array, Array]:
         """(total, term values) from the unweighted stacked residuals `u`, at no model cost."""
-        sizes = self.sizes(y)
-        ids = jnp.repeat(jnp.arange(len(sizes)), jnp.asarray(sizes), total_repeat_length=u.size)
-        vals = jax.ops.segment_sum(u**2, ids, num_segments=len(sizes))
+        bounds = np.cumsum((0,) + self.sizes(y))
+        vals = jnp.stack([jnp.sum(u[a:b] ** 2) for a, b in zip(bounds[:-1], bounds[1:])])
         return jnp.dot(self.objective.weights.astype(vals.dtype), vals), vals
 
 

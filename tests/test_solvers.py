@@ -1,0 +1,215 @@
+"""The solver core: solver objects, one driver, one result type, throw eagerly and under jit."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from helpers import tree_allclose
+
+import pinnloss as pl
+
+
+def mlp(key=0):
+    return eqx.nn.MLP("scalar", "scalar", 16, 2, activation=jnp.tanh, key=jax.random.key(key))
+
+
+X = jnp.linspace(-1.0, 1.0, 9)
+Y = jnp.sin(2 * X)
+OBJ = pl.DataMSE(X, Y) + 1e2 * pl.Derivative(0.0, 1, 2.0, name="slope")
+
+
+class Sqrt(eqx.Module):
+    """r(t) = a t + sqrt(b): at b = 0 the Jacobian column of b is infinite."""
+
+    a: jax.Array
+    b: jax.Array
+
+    def __call__(self, t):
+        return self.a * t + jnp.sqrt(self.b)
+
+
+SQRT_OBJ = pl.DataMSE(X, 0.3 * X + 0.5)
+
+
+def test_solve_with_optax_solver_equals_fit():
+    a = pl.fit(mlp(), OBJ, optax.adam(1e-2), steps=50, progress=False)
+    b = pl.solve(mlp(), OBJ, pl.OptaxSolver(optax.adam(1e-2)), max_steps=50)
+    assert isinstance(a, pl.Solution) and isinstance(b, pl.Solution)
+    np.testing.assert_allclose(a.loss, b.loss, rtol=1e-13)
+    np.testing.assert_allclose(a.history["total"], b.history["total"], rtol=1e-13)
+    assert bool(a.converged) and a.result == pl.RESULTS.successful
+    assert int(a.steps) == 50
+
+
+def test_solve_with_levenberg_marquardt_equals_least_squares():
+    a = pl.least_squares(mlp(), OBJ, max_steps=100)
+    b = pl.solve(mlp(), OBJ, pl.LevenbergMarquardt(), max_steps=100)
+    np.testing.assert_allclose(a.loss, b.loss, rtol=1e-12, atol=1e-30)
+    assert int(a.steps) == int(b.steps) < 100
+    assert bool(a.converged) and "converged" in a.reason
+
+
+def test_least_squares_history_records_each_term_before_each_step():
+    res = pl.least_squares(mlp(), OBJ, max_steps=100)
+    h = res.history
+    k = int(res.steps)
+    assert h["total"].shape == (100,)
+    np.testing.assert_allclose(h["total"][0], OBJ(mlp()), rtol=1e-12)
+    np.testing.assert_allclose(h["total"][:k], h["data_mse"][:k] + 1e2 * h["slope"][:k], rtol=1e-12)
+    assert np.all(np.isnan(h["total"][k:]))
+    assert np.all(np.diff(h["total"][:k]) <= 0)  # LM accepts only decreases
+
+
+def test_history_can_be_turned_off():
+    res = pl.fit(mlp(), OBJ, optax.adam(1e-2), steps=20, progress=False, history=False)
+    ref = pl.fit(mlp(), OBJ, optax.adam(1e-2), steps=20, progress=False)
+    assert res.history is None
+    np.testing.assert_allclose(res.loss, ref.loss, rtol=1e-13)
+    lm = pl.least_squares(mlp(), OBJ, history=False)
+    assert lm.history is None and lm.loss < 1e-12
+
+
+def test_least_squares_resumes_from_its_state():
+    """Two runs of 4 steps continued by `state=` equal one run of 8 (damping kept)."""
+    one = pl.least_squares(mlp(), OBJ, max_steps=8, throw=False, tol=0.0)
+    a = pl.least_squares(mlp(), OBJ, max_steps=4, throw=False, tol=0.0)
+    b = pl.least_squares(a.model, OBJ, max_steps=4, throw=False, tol=0.0, state=a.state)
+    np.testing.assert_allclose(b.loss, one.loss, rtol=1e-9)
+    np.testing.assert_allclose(b.state.mu, one.state.mu, rtol=1e-9)
+
+
+def test_least_squares_callback_progress_and_chunks():
+    seen = []
+    res = pl.least_squares(
+        mlp(), OBJ, chunk_size=3, progress=True, callback=lambda i, f, m: seen.append((i, f))
+    )
+    ref = pl.least_squares(mlp(), OBJ)
+    np.testing.assert_allclose(res.loss, ref.loss, rtol=1e-12, atol=1e-30)
+    assert int(res.steps) == int(ref.steps)
+    assert [i for i, _ in seen] == sorted(
+        {min(i, int(ref.steps)) for i in range(3, 3 * len(seen) + 1, 3)}
+    )
+    np.testing.assert_allclose(seen[-1][1], ref.loss, rtol=1e-12, atol=1e-30)
+    # a callback returning True stops the solve there
+    stopped = pl.least_squares(mlp(), OBJ, chunk_size=2, callback=lambda i, f, m: True, throw=False)
+    assert int(stopped.steps) == 2
+
+
+def test_least_squares_checkpoint_resumes(tmp_path):
+    path = tmp_path / "lm.ckpt"
+    ref = pl.least_squares(mlp(), OBJ, max_steps=30, throw=False, tol=0.0)
+
+    class Stop(Exception):
+        pass
+
+    def kill(i, f, m):
+        if i >= 10:
+            raise Stop
+
+    with pytest.raises(Stop):
+        pl.least_squares(
+            mlp(),
+            OBJ,
+            max_steps=30,
+            throw=False,
+            tol=0.0,
+            checkpoint=path,
+            checkpoint_every=5,
+            callback=kill,
+        )
+    res = pl.least_squares(
+        mlp(), OBJ, max_steps=30, throw=False, tol=0.0, checkpoint=path, checkpoint_every=5
+    )
+    np.testing.assert_allclose(res.loss, ref.loss, rtol=1e-9, atol=1e-30)
+    np.testing.assert_allclose(res.history["total"], ref.history["total"], rtol=1e-9, atol=1e-30)
+
+
+# ---- throw: the same eagerly and under filter_jit
+
+
+def test_max_steps_raises_eagerly_and_under_jit():
+    with pytest.raises(pl.SolveError, match="did not converge within max_steps"):
+        pl.least_squares(mlp(), OBJ, max_steps=2)
+    res = pl.least_squares(mlp(), OBJ, max_steps=2, throw=False)
+    assert res.result == pl.RESULTS.max_steps_reached and not bool(res.converged)
+    jitted = eqx.filter_jit(lambda m: pl.least_squares(m, OBJ, max_steps=2).loss)
+    with pytest.raises(Exception, match="did not converge within max_steps"):
+        jax.block_until_ready(jitted(mlp()))
+    ok = eqx.filter_jit(lambda m: pl.least_squares(m, OBJ, max_steps=100).loss)
+    assert float(ok(mlp())) < 1e-12
+
+
+def test_non_finite_start_raises_eagerly_and_under_jit():
+    obj = pl.Residual(lambda m, x: jnp.log(m(x) - 100.0), X, name="bad_log")
+    with pytest.raises(pl.NonFiniteLossError, match="bad_log"):
+        pl.least_squares(mlp(), obj)
+    with pytest.raises(Exception, match="not finite at the starting model"):
+        jax.block_until_ready(eqx.filter_jit(lambda m: pl.least_squares(m, obj).loss)(mlp()))
+    res = pl.least_squares(mlp(), obj, throw=False)
+    assert res.result == pl.RESULTS.nonfinite_start and not bool(res.converged)
+
+
+def test_non_finite_jacobian_is_not_converged():
+    """`a t + sqrt(b)` at b = 0: no step can be taken; 0.1 reported converged=True."""
+    start = Sqrt(jnp.array(1.0), jnp.array(0.0))
+    res = pl.least_squares(start, SQRT_OBJ, throw=False)
+    assert res.result == pl.RESULTS.nonfinite_jacobian
+    assert not bool(res.converged)
+    assert int(res.accepted) == 0
+    with pytest.raises(pl.NonFiniteLossError, match="Jacobian"):
+        pl.least_squares(start, SQRT_OBJ)
+    with pytest.raises(Exception, match="Jacobian"):
+        jax.block_until_ready(eqx.filter_jit(lambda m: pl.least_squares(m, SQRT_OBJ).loss)(start))
+    # from b > 0 the same problem converges
+    good = pl.least_squares(Sqrt(jnp.array(1.0), jnp.array(1.0)), SQRT_OBJ)
+    np.testing.assert_allclose(good.model.a, 0.3, rtol=1e-8)
+    np.testing.assert_allclose(good.model.b, 0.25, rtol=1e-8)
+
+
+def test_fit_non_finite_raises_under_jit_too():
+    class Blow(eqx.Module):
+        a: jax.Array
+
+        def __call__(self, x):
+            return jnp.log(self.a) * x
+
+    obj = pl.DataMSE(X, -10.0 * X)
+    sgd = optax.sgd(0.003)
+    with pytest.raises(pl.NonFiniteLossError):
+        pl.fit(Blow(jnp.array(0.5)), obj, sgd, steps=12, progress=False)
+    f = eqx.filter_jit(lambda m: pl.fit(m, obj, sgd, steps=12, progress=False).loss)
+    with pytest.raises(Exception, match="non-finite"):
+        jax.block_until_ready(f(Blow(jnp.array(0.5))))
+
+
+def test_batched_results_under_vmap_with_throw_false():
+    targets = jnp.array([0.5, 2.0])
+
+    def one(t):
+        return pl.least_squares(mlp(), pl.DataMSE(X, Y) + pl.Derivative(0.0, 1, t), throw=False)
+
+    res = eqx.filter_vmap(one)(targets)
+    assert res.code.shape == (2,) and bool(np.all(res.converged))
+    assert res.reason.count("converged") == 2
+
+
+def test_solvers_are_modules_with_strategies():
+    lm = pl.LevenbergMarquardt(
+        linear_solve=pl.DensePrimal(), geodesic=pl.GeodesicExact(), damping=pl.Nielsen()
+    )
+    a = pl.solve(mlp(), OBJ, lm, max_steps=100)
+    b = pl.least_squares(mlp(), OBJ, method="primal", geodesic="exact")
+    np.testing.assert_allclose(a.loss, b.loss, rtol=1e-10, atol=1e-30)
+    assert tree_allclose(
+        eqx.filter(a.model, eqx.is_array), eqx.filter(b.model, eqx.is_array), rtol=1e-10
+    )
+    with pytest.raises(ValueError, match="solver must be a pl.AbstractSolver"):
+        pl.solve(mlp(), OBJ, optax.adam(1e-3), max_steps=10)
+    with pytest.raises(ValueError, match="solver must be a pl.LevenbergMarquardt"):
+        pl.least_squares(mlp(), OBJ, solver=pl.OptaxSolver(optax.adam(1e-3)))
+    with pytest.raises(ValueError, match="MatrixFreeCG: backend"):
+        pl.MatrixFreeCG(backend="scipy")
+    with pytest.raises(ValueError, match="not means of squared residuals"):
+        pl.solve(mlp(), pl.DataLoss(X, Y, loss=pl.losses.mae), pl.LevenbergMarquardt(), max_steps=5)
