@@ -216,7 +216,7 @@ def main(argv=None) -> int:
         enable_compilation_cache()
     try:
         return _run_fit(args)
-    except (_Fail, ValueError, OSError) as e:
+    except (_Fail, ValueError, OSError, pl.SolveError) as e:
         msg = " ".join(str(e).split())
         print(f"pinnloss: error: {msg}", file=sys.stderr)
         return 1

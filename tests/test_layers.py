@@ -8,8 +8,6 @@ import argparse
 import ast
 from pathlib import Path
 
-import pytest
-
 import pinnloss
 from pinnloss import cli, eos
 
@@ -125,20 +123,32 @@ def test_only_eos_the_cli_and_the_package_import_eos():
     assert not bad, "core modules must not import pinnloss.eos:\n" + "\n".join(bad)
 
 
-# The solver-core rewrite is removing the _fit <-> _checkpoint and _sweep <-> _checkpoint
-# cycles; until it lands, the full check may fail, and only those modules may be in a cycle.
-_CYCLES_BEING_REMOVED = {"pinnloss._fit", "pinnloss._sweep", "pinnloss._checkpoint"}
-
-
-@pytest.mark.xfail(strict=False, reason="being removed in the solver-core rewrite")
 def test_no_import_cycles():
     cycles = _cycles(GRAPH)
     assert not cycles, f"import cycles between pinnloss modules: {cycles}"
 
 
-def test_no_import_cycles_beyond_those_being_removed():
-    cycles = [c for c in _cycles(GRAPH) if not set(c) <= _CYCLES_BEING_REMOVED]
-    assert not cycles, f"import cycles between pinnloss modules: {cycles}"
+def test_solver_layers_import_downward_only():
+    """data -> terms -> solvers -> driver -> entry points / sweep: nothing imports upward."""
+    order = [
+        "pinnloss._validate",
+        "pinnloss._derivatives",
+        "pinnloss._terms",
+        "pinnloss._solution",
+        "pinnloss._solvers._base",
+        "pinnloss._solvers._lm",
+        "pinnloss._checkpoint",
+        "pinnloss._driver",
+        "pinnloss._solve",
+        "pinnloss._sweep",
+    ]
+    bad = [
+        f"{m} imports {t}"
+        for i, m in enumerate(order)
+        for t in GRAPH.get(m, ())
+        if t in order[i + 1 :]
+    ]
+    assert not bad, bad
 
 
 # The CLI composes public functions; the compilation cache is the one private module it may
