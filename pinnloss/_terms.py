@@ -19,8 +19,12 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from . import losses as _losses
-from ._checks import check_int
+from . import _validate as _v
+from ._derivatives import derivative as _derivative
+from ._validate import as_data, check_int
+from ._validate import check_leading as _check_leading
+from ._validate import is_concrete as _concrete
+from .losses import _normalised
 
 __all__ = [
     "AbstractTerm",
@@ -36,8 +40,9 @@ __all__ = [
 ]
 
 
-def _concrete(x) -> bool:
-    return not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(x))
+def _as_data(where: str, arg: str, value, *, min_ndim: int = 1) -> Array:
+    """`_validate.as_data` without int promotion, for modules that still import it from here."""
+    return as_data(where, arg, value, min_ndim=min_ndim, promote=False)
 
 
 def _snake(name: str) -> str:
@@ -48,43 +53,6 @@ def term_name(term: AbstractTerm) -> str:
     """The name of a term: its `name` field if it has one, else its class in snake case."""
     name = getattr(term, "name", None)
     return name if isinstance(name, str) else _snake(type(term).__name__)
-
-
-def _as_data(where: str, arg: str, value, *, min_ndim: int = 1) -> Array:
-    """Convert to an array and refuse empty, wrongly-shaped or non-finite data."""
-    if isinstance(value, jax.core.Tracer):
-        arr = value
-    else:
-        try:
-            arr = jnp.asarray(value)
-        except TypeError as e:
-            raise ValueError(f"{where}: {arg} must be an array; got {type(value).__name__}.") from e
-    if arr.ndim < min_ndim:
-        raise ValueError(
-            f"{where}: {arg} must have a leading axis of points (ndim >= {min_ndim}); "
-            f"got shape {arr.shape}."
-        )
-    if min_ndim >= 1 and arr.shape[0] == 0:
-        raise ValueError(f"{where}: {arg} is empty (shape {arr.shape}); give at least one point.")
-    if _concrete(arr):
-        if not (jnp.issubdtype(arr.dtype, jnp.number) or arr.dtype == jnp.bool_):
-            raise ValueError(f"{where}: {arg} must be numeric; got dtype {arr.dtype}.")
-        bad = ~np.isfinite(np.asarray(arr, dtype=np.float64))
-        if bad.any():
-            idx = np.argwhere(bad)[0].tolist()
-            raise ValueError(
-                f"{where}: {arg} contains {int(bad.sum())} NaN or inf value(s), "
-                f"the first at index {tuple(idx)}."
-            )
-    return arr
-
-
-def _check_leading(where: str, x: Array, y: Array, names=("x", "y")) -> None:
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(
-            f"{where}: {names[0]} has {x.shape[0]} points (shape {x.shape}) but {names[1]} "
-            f"has {y.shape[0]} (shape {y.shape}); they must have the same leading axis."
-        )
 
 
 def _predict(where: str, model, x: Array, y_shape: tuple[int, ...] | None = None) -> Array:
@@ -108,21 +76,13 @@ def _predict(where: str, model, x: Array, y_shape: tuple[int, ...] | None = None
     return pred
 
 
-def _as_weight(w) -> Array:
+def _as_weight(w, *, divisor: bool = False) -> Array:
+    """A term weight: a finite non-negative scalar (positive when it divides)."""
     if isinstance(w, AbstractTerm):
         raise TypeError("Terms are combined with +; multiply a term by a number or array.")
-    arr = w if isinstance(w, jax.core.Tracer) else jnp.asarray(w)
-    if arr.ndim != 0:
-        raise ValueError(f"term weight must be a scalar; got shape {arr.shape}.")
-    if not jnp.issubdtype(arr.dtype, jnp.inexact):
-        arr = arr.astype(jnp.result_type(float))
-    if _concrete(arr):
-        v = float(arr)
-        if not np.isfinite(v):
-            raise ValueError(f"term weight must be finite; got {v}.")
-        if v < 0:
-            raise ValueError(f"term weight must be non-negative; got {v}.")
-    return arr
+    if divisor:
+        return _v.check_scalar("term / w", "divisor w", w, positive=True)
+    return _v.check_scalar("Objective", "term weight", w, nonnegative=True)
 
 
 class AbstractTerm(eqx.Module):
@@ -147,7 +107,7 @@ class AbstractTerm(eqx.Module):
     __rmul__ = __mul__
 
     def __truediv__(self, weight) -> Objective:
-        return Objective.of(self).scale(1.0 / _as_weight(weight))
+        return Objective.of(self).scale(1.0 / _as_weight(weight, divisor=True))
 
     def __add__(self, other) -> Objective:
         if not isinstance(other, AbstractTerm):
@@ -300,29 +260,25 @@ class DataMSE(AbstractSquareTerm):
 
     def __init__(self, x, y, *, weights=None, cov=None, name: str = "data_mse"):
         where = f"DataMSE({name!r})"
-        self.x = _as_data(where, "x", x)
-        self.y = _as_data(where, "y", y)
+        self.x = as_data(where, "x", x)
+        self.y = as_data(where, "y", y)
         _check_leading(where, self.x, self.y)
         if weights is not None and cov is not None:
             raise ValueError(f"{where}: give weights or cov, not both.")
         if weights is not None:
-            w = _as_data(where, "weights", weights)
-            try:
-                w = _losses._broadcast_weights(where, w, self.y.shape)
-            except ValueError as e:
-                raise ValueError(str(e).replace("weighted_mse", where)) from None
-            self.weights = w
+            as_data(where, "weights", weights)  # dtype, shape, emptiness, NaN
+            self.weights = _v.broadcast_weights(where, weights, self.y.shape)
         else:
             self.weights = None
         if cov is not None:
-            c = _as_data(where, "cov", cov, min_ndim=2)
+            c = as_data(where, "cov", cov, min_ndim=2)
             need = self.y.shape[:1] if self.y.ndim == 1 else self.y.shape[-1:]
             if c.shape != need * 2:
                 raise ValueError(
                     f"{where}: cov has shape {c.shape} but y of shape {self.y.shape} needs "
                     f"{need * 2} ({'across samples' if self.y.ndim == 1 else 'across outputs'})."
                 )
-            self.chol = _losses._cholesky_checked(where, c)
+            self.chol = _v.cholesky(where, cov)
         else:
             self.chol = None
         self.name = name
@@ -331,11 +287,21 @@ class DataMSE(AbstractSquareTerm):
         """Raw residuals $f(x_i) - y_i$, shape `y.shape`."""
         return _predict(f"DataMSE({self.name!r})", model, self.x, self.y.shape) - self.y
 
+    def _normalised_weights(self, dtype) -> Array:
+        # scaled to a largest weight in [0.5, 1) first: no overflow (1e308), no 0/0 (subnormals)
+        w = _normalised(self.weights)
+        return (w / jnp.sum(w)).astype(dtype)
+
+    def value(self, model) -> Array:
+        if self.weights is None:
+            return super().value(model)
+        r = self.residuals(model)
+        return jnp.sum(self._normalised_weights(r.dtype) * r**2)
+
     def scaled_residuals(self, model) -> Array:
         r = self.residuals(model)
         if self.weights is not None:
-            w = self.weights.astype(r.dtype)
-            return jnp.ravel(jnp.sqrt(w / jnp.sum(w)) * r)
+            return jnp.ravel(jnp.sqrt(self._normalised_weights(r.dtype)) * r)
         if self.chol is not None:
             if r.ndim == 1:
                 z = jax.scipy.linalg.solve_triangular(self.chol, r, lower=True)
@@ -362,16 +328,16 @@ class QuadraticMSE(AbstractSquareTerm):
 
     def __init__(self, x, y, R, *, name: str = "quadratic_mse"):
         where = f"QuadraticMSE({name!r})"
-        self.x = _as_data(where, "x", x)
-        self.y = _as_data(where, "y", y, min_ndim=2)
+        self.x = as_data(where, "x", x)
+        self.y = as_data(where, "y", y, min_ndim=2)
         _check_leading(where, self.x, self.y)
-        R = _as_data(where, "R", R, min_ndim=2)
-        if R.shape != (self.y.shape[-1],) * 2:
+        Ra = as_data(where, "R", R, min_ndim=2)
+        if Ra.shape != (self.y.shape[-1],) * 2:
             raise ValueError(
-                f"{where}: R has shape {R.shape} but y of shape {self.y.shape} needs "
+                f"{where}: R has shape {Ra.shape} but y of shape {self.y.shape} needs "
                 f"({self.y.shape[-1]}, {self.y.shape[-1]})."
             )
-        self.factor = _losses._psd_sqrt(where, R)
+        self.factor = _v.psd_sqrt(where, R)
         self.name = name
 
     def residuals(self, model) -> Array:
@@ -404,8 +370,8 @@ class DataLoss(AbstractTerm):
         where = f"DataLoss({name!r})"
         if not callable(loss):
             raise ValueError(f"{where}: loss must be callable; got {type(loss).__name__}.")
-        self.x = _as_data(where, "x", x)
-        self.y = _as_data(where, "y", y)
+        self.x = as_data(where, "x", x)
+        self.y = as_data(where, "y", y)
         _check_leading(where, self.x, self.y)
         self.loss = loss
         self.name = name
@@ -436,7 +402,7 @@ class Residual(AbstractSquareTerm):
         if not callable(fn):
             raise ValueError(f"{where}: fn must be callable fn(model, x); got {type(fn).__name__}.")
         self.fn = fn
-        self.points = _as_data(where, "points", points)
+        self.points = as_data(where, "points", points)
         self.name = name
 
     def residuals(self, model) -> Array:
@@ -449,74 +415,16 @@ class Residual(AbstractSquareTerm):
         return jnp.ravel(r) / jnp.sqrt(jnp.asarray(r.shape[0], r.dtype))
 
 
-def _derivative_fn(f: Callable, order: int, scalar_in: bool) -> Callable:
-    """The `order`-th derivative of `f`: nested `jax.grad` for scalar maps, else jacfwd/jacrev."""
-    if scalar_in and order >= 3:
-        return _taylor_derivative(f, order)
-    g = f
-    for k in range(order):
-        if scalar_in:
-            # d/dx of a scalar-in function: grad for scalar outputs, jacfwd otherwise
-            g = _scalar_derivative(g)
-        else:
-            g = jax.jacrev(g) if k == 0 else jax.jacfwd(g)
-    return g
-
-
-def _taylor_derivative(f: Callable, order: int) -> Callable:
-    """Order >= 3 of a scalar-in, scalar-out `f` by Taylor mode (`jax.experimental.jet`).
-
-    Measured (benchmarks/run.py, MLP 1-32-32-1, float64): for order 3 the gradient of the
-    derivative with respect to the parameters costs 0.5-0.8x nested `jax.grad`; orders 1-2
-    gain nothing, so they stay nested `jax.grad`. A model with a primitive that jet does
-    not know falls back to forward-over-reverse (`jax.jvp` of `jax.grad`, ~0.75x).
-    """
-    from jax.experimental import jet
-
-    def nested(x):
-        g = jax.grad(f)
-        for _ in range(order - 1):
-            g = (lambda h: lambda y: jax.jvp(h, (y,), (jnp.ones_like(y),))[1])(g)
-        return g(x)
-
-    def d(x):
-        if jax.eval_shape(f, x).shape != ():
-            return _nested_scalar(f, order)(x)  # vector output: jacfwd per order
-        series = [jnp.ones_like(x)] + [jnp.zeros_like(x)] * (order - 1)
-        try:
-            return jet.jet(f, (x,), (series,))[1][order - 1]
-        except (KeyError, NotImplementedError, TypeError):
-            return nested(x)
-
-    return d
-
-
-def _nested_scalar(f: Callable, order: int) -> Callable:
-    g = f
-    for _ in range(order):
-        g = _scalar_derivative(g)
-    return g
-
-
-def _scalar_derivative(g: Callable) -> Callable:
-    def dg(x):
-        out = jax.eval_shape(g, x)
-        if out.shape == ():
-            return jax.grad(g)(x)
-        return jax.jacfwd(g)(x)
-
-    return dg
-
-
 class Derivative(AbstractSquareTerm):
     r"""Squared mismatch of a derivative at one point, $|\partial^k f(a) - t|^2$ (entry mean).
 
-    For a scalar input the derivative is nested `jax.grad`; for a vector input order 1 is
+    Derivatives come from `pinnloss._derivatives.derivative`: for a scalar input nested
+    `jax.grad` (orders 1-2) or Taylor mode (orders >= 3); for a vector input order 1 is
     `jax.jacrev` and higher orders nest `jax.jacfwd` over it (order 2 of a scalar output is
     the Hessian). `target` must have the derivative's shape, or be a scalar (broadcast).
 
     Args:
-        at: the point, shaped as the model's input.
+        at: the point, shaped as the model's input (not empty).
         order: derivative order $k \ge 1$ (static).
         target: the required value of $\partial^k f(a)$.
 
@@ -532,15 +440,13 @@ class Derivative(AbstractSquareTerm):
     def __init__(self, at, order: int, target, *, name: str = "derivative"):
         where = f"Derivative({name!r})"
         self.order = check_int(where, "order", order, minimum=1, kind="an integer >= 1")
-        self.at = _as_data(where, "at", at, min_ndim=0)
-        if not jnp.issubdtype(self.at.dtype, jnp.inexact):
-            self.at = self.at.astype(jnp.result_type(float))
-        self.target = _as_data(where, "target", target, min_ndim=0)
+        self.at = as_data(where, "at", at, min_ndim=0)
+        self.target = as_data(where, "target", target, min_ndim=0)
         self.name = name
 
     def derivative(self, model) -> Array:
         """$\\partial^k f$ at `at`."""
-        return _derivative_fn(model, self.order, self.at.ndim == 0)(self.at)
+        return _derivative(model, self.order, scalar_input=self.at.ndim == 0)(self.at)
 
     def residuals(self, model) -> Array:
         d = self.derivative(model)
@@ -565,13 +471,8 @@ class UnitNorm(AbstractSquareTerm):
 
     def __init__(self, x, radius=1.0, *, name: str = "unit_norm"):
         where = f"UnitNorm({name!r})"
-        self.x = _as_data(where, "x", x)
-        r = _as_data(where, "radius", radius, min_ndim=0)
-        if r.ndim != 0:
-            raise ValueError(f"{where}: radius must be a scalar; got shape {r.shape}.")
-        if _concrete(r) and not float(r) > 0:
-            raise ValueError(f"{where}: radius must be positive; got {float(r)}.")
-        self.radius = r
+        self.x = as_data(where, "x", x)
+        self.radius = _v.check_scalar(where, "radius", radius, positive=True)
         self.name = name
 
     def residuals(self, model) -> Array:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, ArrayLike
+
+from ._validate import as_float, broadcast_weights, check_scalar, cholesky, psd_sqrt
+from ._validate import check_same_shape as check_same_shape
 
 __all__ = [
     "mse",
@@ -24,21 +26,28 @@ __all__ = [
 ]
 
 
-def _is_concrete(x) -> bool:
-    return not isinstance(x, jax.core.Tracer)
+def _pair(fn: str, a, b, names=("predictions", "targets")) -> tuple[Array, Array]:
+    """`a` and `b` of equal shape as real floating arrays (ints and bools promoted)."""
+    check_same_shape(fn, a, b, names)
+    return as_float(fn, names[0], a), as_float(fn, names[1], b)
 
 
-def check_same_shape(fn: str, a, b, names=("predictions", "targets")) -> None:
-    """Raise a `ValueError` naming `fn` when `a` and `b` differ in shape."""
-    sa, sb = jnp.shape(a), jnp.shape(b)
-    if sa != sb:
-        hint = ""
-        if len(sa) + 1 == len(sb) and sb[-1:] == (1,) or len(sb) + 1 == len(sa) and sa[-1:] == (1,):
-            hint = " (an (N,) array against an (N, 1) array would broadcast to (N, N))"
-        raise ValueError(
-            f"{fn}: {names[0]} has shape {sa} but {names[1]} has shape {sb}; "
-            f"they must be equal{hint}."
-        )
+def _normalised(w: Array) -> Array:
+    """`w` times the power of two that brings its largest entry into `[0.5, 1)`.
+
+    A weighted mean is unchanged by a common factor, and a power of two is exact. Summing
+    the raw weights overflows for weights of 1e308, and XLA on CPU flushes subnormal
+    weights to zero (0/0); `frexp` reads their exponent from the bits, so neither happens.
+    """
+    sg = jax.lax.stop_gradient
+    m, e = jnp.frexp(sg(w))
+    nonzero = m != 0
+    top = jnp.max(jnp.where(nonzero, e, jnp.iinfo(e.dtype).min))
+    value = jnp.ldexp(m, jnp.where(nonzero, e - top, 0))
+    # the derivative of w * 2**-top; the exponent is clipped to the normal range
+    info = jnp.finfo(w.dtype)
+    scale = jnp.ldexp(jnp.ones((), w.dtype), jnp.clip(-top, info.minexp, info.maxexp - 1))
+    return value + (w - sg(w)) * scale
 
 
 def mse(predictions: ArrayLike, targets: ArrayLike) -> Array:
@@ -48,9 +57,8 @@ def mse(predictions: ArrayLike, targets: ArrayLike) -> Array:
         >>> mse(jnp.array([1.0, 2.0]), jnp.array([1.0, 4.0]))
         Array(2., dtype=float32)
     """
-    check_same_shape("mse", predictions, targets)
-    r = jnp.asarray(predictions) - jnp.asarray(targets)
-    return jnp.mean(r**2)
+    p, t = _pair("mse", predictions, targets)
+    return jnp.mean((p - t) ** 2)
 
 
 def weighted_mse(predictions: ArrayLike, targets: ArrayLike, weights: ArrayLike) -> Array:
@@ -65,56 +73,10 @@ def weighted_mse(predictions: ArrayLike, targets: ArrayLike, weights: ArrayLike)
         >>> weighted_mse(jnp.array([1.0, 9.0]), jnp.array([0.0, 0.0]), jnp.array([1.0, 0.0]))
         Array(1., dtype=float32)
     """
-    check_same_shape("weighted_mse", predictions, targets)
-    r = jnp.asarray(predictions) - jnp.asarray(targets)
-    w = _broadcast_weights("weighted_mse", weights, r.shape)
+    p, t = _pair("weighted_mse", predictions, targets)
+    r = p - t
+    w = _normalised(broadcast_weights("weighted_mse", weights, r.shape))
     return jnp.sum(w * r**2) / jnp.sum(w)
-
-
-def _broadcast_weights(fn: str, weights, shape) -> Array:
-    w = jnp.asarray(weights)
-    if (
-        w.ndim > len(shape)
-        or w.shape != shape[: w.ndim]
-        and w.shape != shape[len(shape) - w.ndim :]
-    ):
-        raise ValueError(
-            f"{fn}: weights of shape {w.shape} do not match residuals of shape {shape}; "
-            "give one weight per sample (leading axis) or one per element."
-        )
-    if w.shape != shape[len(shape) - w.ndim :]:
-        # leading-axis weights: (N,) on (N, d) -> (N, 1)
-        w = w.reshape(w.shape + (1,) * (len(shape) - w.ndim))
-    if _is_concrete(w):
-        wn = np.asarray(w)
-        if not np.all(np.isfinite(wn)):
-            raise ValueError(f"{fn}: weights contain NaN or inf.")
-        if np.any(wn < 0):
-            raise ValueError(f"{fn}: weights must be non-negative; smallest is {wn.min()}.")
-        if not np.any(wn > 0):
-            raise ValueError(f"{fn}: all weights are zero; nothing would be fitted.")
-    return jnp.broadcast_to(w, shape)
-
-
-def _cholesky_checked(fn: str, cov, arg: str = "cov") -> Array:
-    """Lower Cholesky factor of `cov`, refusing a non-symmetric or non-SPD matrix."""
-    c = jnp.asarray(cov)
-    if c.ndim != 2 or c.shape[0] != c.shape[1]:
-        raise ValueError(f"{fn}: {arg} must be a square matrix; got shape {c.shape}.")
-    if _is_concrete(c):
-        cn = np.asarray(c, dtype=np.float64)
-        if not np.all(np.isfinite(cn)):
-            raise ValueError(f"{fn}: {arg} contains NaN or inf.")
-        if not np.allclose(cn, cn.T, rtol=1e-10, atol=1e-12 * np.abs(cn).max()):
-            raise ValueError(f"{fn}: {arg} is not symmetric.")
-        try:
-            np.linalg.cholesky(cn)
-        except np.linalg.LinAlgError:
-            eig = np.linalg.eigvalsh(cn).min()
-            raise ValueError(
-                f"{fn}: {arg} is not positive definite (smallest eigenvalue {eig:.3g})."
-            ) from None
-    return jnp.linalg.cholesky(c)
 
 
 def whiten(residuals: ArrayLike, cov: ArrayLike) -> Array:
@@ -124,8 +86,8 @@ def whiten(residuals: ArrayLike, cov: ArrayLike) -> Array:
     samples; residuals of shape `(N, d)` with `cov` of shape `(d, d)` are correlated
     across outputs within each sample. $\Sigma^{-1}$ is never formed: a triangular solve.
     """
-    r = jnp.asarray(residuals)
-    chol = _cholesky_checked("whiten", cov)
+    r = as_float("whiten", "residuals", residuals)
+    chol = cholesky("whiten", cov)
     d = chol.shape[0]
     if r.ndim == 1:
         if r.shape[0] != d:
@@ -154,27 +116,8 @@ def gls(predictions: ArrayLike, targets: ArrayLike, cov: ArrayLike) -> Array:
     Example:
         >>> gls(p, t, jnp.eye(3)) == mse(p, t)   # identity covariance
     """
-    check_same_shape("gls", predictions, targets)
-    r = jnp.asarray(predictions) - jnp.asarray(targets)
-    return jnp.mean(whiten(r, cov) ** 2)
-
-
-def _psd_sqrt(fn: str, matrix, arg: str = "R") -> Array:
-    """A factor $S$ with $S^\top S = R$ for a symmetric positive semi-definite $R$."""
-    m = jnp.asarray(matrix)
-    if m.ndim != 2 or m.shape[0] != m.shape[1]:
-        raise ValueError(f"{fn}: {arg} must be a square matrix; got shape {m.shape}.")
-    if _is_concrete(m):
-        mn = np.asarray(m, dtype=np.float64)
-        if not np.all(np.isfinite(mn)):
-            raise ValueError(f"{fn}: {arg} contains NaN or inf.")
-        if not np.allclose(mn, mn.T, rtol=1e-10, atol=1e-12 * max(np.abs(mn).max(), 1e-300)):
-            raise ValueError(f"{fn}: {arg} is not symmetric.")
-        lo = np.linalg.eigvalsh(mn).min()
-        if lo < -1e-10 * max(np.abs(mn).max(), 1e-300):
-            raise ValueError(f"{fn}: {arg} is not positive semi-definite (eigenvalue {lo:.3g}).")
-    lam, u = jnp.linalg.eigh(m)
-    return jnp.sqrt(jnp.clip(lam, 0.0))[:, None] * u.T
+    p, t = _pair("gls", predictions, targets)
+    return jnp.mean(whiten(p - t, cov) ** 2)
 
 
 def quadratic(predictions: ArrayLike, targets: ArrayLike, R: ArrayLike) -> Array:
@@ -184,9 +127,9 @@ def quadratic(predictions: ArrayLike, targets: ArrayLike, R: ArrayLike) -> Array
     shape `(d, d)`, symmetric positive semi-definite — the LQR imitation loss weighs
     control errors by the controller's cost matrix. With `R = I` this is `d · mse`.
     """
-    check_same_shape("quadratic", predictions, targets)
-    r = jnp.asarray(predictions) - jnp.asarray(targets)
-    s = _psd_sqrt("quadratic", R)
+    p, t = _pair("quadratic", predictions, targets)
+    r = p - t
+    s = psd_sqrt("quadratic", R)
     if r.shape[-1:] != s.shape[:1]:
         raise ValueError(
             f"quadratic: residuals of shape {r.shape} need R of shape ({r.shape[-1]}, "
@@ -198,8 +141,8 @@ def quadratic(predictions: ArrayLike, targets: ArrayLike, R: ArrayLike) -> Array
 
 def mae(predictions: ArrayLike, targets: ArrayLike) -> Array:
     r"""Mean absolute error, $\frac1N\sum_i |p_i - t_i|$. Not a square: first-order only."""
-    check_same_shape("mae", predictions, targets)
-    return jnp.mean(jnp.abs(jnp.asarray(predictions) - jnp.asarray(targets)))
+    p, t = _pair("mae", predictions, targets)
+    return jnp.mean(jnp.abs(p - t))
 
 
 def huber(predictions: ArrayLike, targets: ArrayLike, delta: float = 1.0) -> Array:
@@ -207,10 +150,10 @@ def huber(predictions: ArrayLike, targets: ArrayLike, delta: float = 1.0) -> Arr
 
     Matches `optax.losses.huber_loss` averaged over elements (Huber 1964).
     """
-    check_same_shape("huber", predictions, targets)
-    if isinstance(delta, (int, float)) and not delta > 0:
-        raise ValueError(f"huber: delta must be positive; got {delta}.")
-    r = jnp.abs(jnp.asarray(predictions) - jnp.asarray(targets))
+    p, t = _pair("huber", predictions, targets)
+    delta = check_scalar("huber", "delta", delta, positive=True)
+    r = jnp.abs(p - t)
+    delta = delta.astype(r.dtype)
     quad = jnp.minimum(r, delta)
     return jnp.mean(0.5 * quad**2 + delta * (r - quad))
 
@@ -224,7 +167,6 @@ def sigmoid_binary_cross_entropy(logits: ArrayLike, labels: ArrayLike) -> Array:
     including $z = 0$ (the $\max(z, 0) + \log(1 + e^{-|z|})$ form has the wrong
     subgradient there).
     """
-    check_same_shape("sigmoid_binary_cross_entropy", logits, labels, ("logits", "labels"))
-    z = jnp.asarray(logits)
-    y = jnp.asarray(labels, dtype=z.dtype)
+    z, y = _pair("sigmoid_binary_cross_entropy", logits, labels, ("logits", "labels"))
+    y = y.astype(z.dtype)
     return jnp.mean(jax.nn.softplus(z) - z * y)

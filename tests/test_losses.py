@@ -147,3 +147,100 @@ def test_bad_input(call, match):
 
 def test_public_namespace():
     assert pl.losses is L
+
+
+# --- defects: each test failed before the fix -------------------------------------------
+
+
+def test_integer_inputs_are_promoted_not_overflowed():
+    p, t = jnp.array([100_000], jnp.int32), jnp.array([0], jnp.int32)
+    assert L.mse(p, t).dtype == jnp.float64
+    np.testing.assert_allclose(L.mse(p, t), 1e10, rtol=1e-14)  # int32 squares gave 1.41e9
+    np.testing.assert_allclose(L.weighted_mse(p, t, jnp.ones(1)), 1e10, rtol=1e-14)
+    np.testing.assert_allclose(L.gls(p, t, jnp.eye(1)), 1e10, rtol=1e-14)
+    np.testing.assert_allclose(L.quadratic(p[None], t[None], jnp.eye(1)), 1e10, rtol=1e-14)
+    np.testing.assert_allclose(L.mae(p, t), 1e5, rtol=1e-14)
+    np.testing.assert_allclose(L.huber(p, t, 2), 2 * (1e5 - 1.0), rtol=1e-14)
+
+
+def test_bce_with_integer_logits_keeps_float_labels():
+    z, y = jnp.array([1, -1]), jnp.array([0.7, 0.2])
+    want = np.mean(np.logaddexp(0, [1.0, -1.0]) - np.array([1.0, -1.0]) * [0.7, 0.2])
+    # labels used to be cast to the logits' int dtype (0.813 here)
+    np.testing.assert_allclose(L.sigmoid_binary_cross_entropy(z, y), want, rtol=1e-14)
+    ref = optax.losses.sigmoid_binary_cross_entropy(jnp.array([1.0, -1.0]), y).mean()
+    np.testing.assert_allclose(L.sigmoid_binary_cross_entropy(z, y), ref, rtol=1e-12)
+
+
+def test_bool_inputs_are_promoted():
+    p, t = jnp.array([True, False, True]), jnp.array([False, False, True])
+    np.testing.assert_allclose(L.mse(p, t), 1 / 3, rtol=1e-14)
+    np.testing.assert_allclose(L.mae(p, t), 1 / 3, rtol=1e-14)
+    np.testing.assert_allclose(
+        L.weighted_mse(p, t, jnp.array([True, True, False])), 0.5, rtol=1e-14
+    )
+    np.testing.assert_allclose(
+        L.sigmoid_binary_cross_entropy(jnp.zeros(3), t), np.log(2.0), rtol=1e-14
+    )
+
+
+@pytest.mark.parametrize(
+    "call, arg",
+    [
+        (lambda c: L.mse(c, jnp.zeros(2)), "predictions"),
+        (lambda c: L.mae(jnp.zeros(2), c), "targets"),
+        (lambda c: L.huber(c, jnp.zeros(2)), "predictions"),
+        (lambda c: L.weighted_mse(jnp.zeros(2), c, jnp.ones(2)), "targets"),
+        (lambda c: L.weighted_mse(jnp.zeros(2), jnp.zeros(2), c), "weights"),
+        (lambda c: L.gls(c, jnp.zeros(2), jnp.eye(2)), "predictions"),
+        (lambda c: L.gls(jnp.zeros(2), jnp.zeros(2), jnp.eye(2) * c[0]), "cov"),
+        (lambda c: L.quadratic(jnp.zeros(2), jnp.zeros(2), jnp.eye(2) * c[0]), "R"),
+        (lambda c: L.sigmoid_binary_cross_entropy(c, jnp.zeros(2)), "logits"),
+        (lambda c: L.whiten(c, jnp.eye(2)), "residuals"),
+    ],
+)
+def test_complex_inputs_are_refused(call, arg):
+    c = jnp.array([1.0 + 1.0j, 2.0])
+    with pytest.raises(ValueError, match=rf"{arg} must be real; got complex"):
+        call(c)
+    with pytest.raises(ValueError, match=rf"{arg} must be real"):
+        jax.jit(call)(c)
+
+
+@pytest.mark.parametrize("delta", [np.float32(-1.0), np.float64(0.0), jnp.asarray(-2.0), -1])
+def test_huber_refuses_any_nonpositive_delta(delta):
+    with pytest.raises(ValueError, match="huber: delta must be positive"):
+        L.huber(jnp.zeros(2), jnp.ones(2), delta)
+
+
+def test_huber_traced_delta_is_checked_at_run_time():
+    f = jax.jit(lambda d: L.huber(jnp.zeros(2), jnp.ones(2), d))
+    np.testing.assert_allclose(f(0.5), 0.5 * (1 - 0.25), rtol=1e-14)
+    with pytest.raises(Exception, match="huber: delta must be positive"):
+        jax.block_until_ready(f(-1.0))
+
+
+@pytest.mark.parametrize("scale", [1e308, 5e-324, 1e-310])
+def test_weights_at_the_ends_of_the_float_range(scale):
+    p, t = jnp.array([1.0, 2.0, 3.0]), jnp.zeros(3)
+    w = np.array([1.0, 0.0, 1.0]) * scale  # was 0.0 (sum overflows) or NaN (subnormals)
+    np.testing.assert_allclose(L.weighted_mse(p, t, w), 5.0, rtol=1e-14)
+    np.testing.assert_allclose(jax.jit(L.weighted_mse)(p, t, w), 5.0, rtol=1e-14)
+
+
+def test_weighted_mse_gradient_with_respect_to_weights():
+    p, t = jnp.array([1.0, 2.0, 3.0]), jnp.zeros(3)
+    for w in (jnp.array([0.5, 1.0, 2.0]), jnp.array([0.0, 1.0, 2.0])):
+        g = jax.grad(L.weighted_mse, argnums=2)(p, t, w)
+        s = np.sum(w)
+        np.testing.assert_allclose(g, (p**2 - np.sum(w * p**2) / s) / s, rtol=1e-13)
+
+
+def test_gls_with_an_ill_conditioned_float32_covariance():
+    from test_validate import ILL_COV32
+
+    r = np.array([0.1, 0.2, 0.3], np.float32)
+    want = np.mean(np.linalg.solve(np.linalg.cholesky(ILL_COV32.astype(np.float64)), r) ** 2)
+    got = L.gls(r, np.zeros(3, np.float32), ILL_COV32)  # was NaN
+    assert np.isfinite(got)
+    np.testing.assert_allclose(got, want, rtol=1e-2)

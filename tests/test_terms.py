@@ -240,3 +240,84 @@ def test_column_vector_targets_are_refused(poly):
         term(poly)
     with pytest.raises(ValueError, match=r"Derivative.*shape \(\).*target has shape \(2,\)"):
         pl.Derivative(0.0, 1, jnp.zeros(2))(poly)
+
+
+# --- defects: each test failed before the fix -------------------------------------------
+
+
+@pytest.mark.parametrize("scale", [1e308, 5e-324, 1e-310])
+def test_data_mse_weights_at_the_ends_of_the_float_range(poly, scale):
+    r = _f(poly, X) - np.asarray(Y)
+    mask = (np.arange(11) % 2).astype(float)
+    term = pl.DataMSE(X, Y, weights=mask * scale)  # was 0.0 (1e308) or NaN (subnormal)
+    want = np.mean(r[mask == 1] ** 2)
+    np.testing.assert_allclose(term(poly), want, rtol=1e-13)
+    np.testing.assert_allclose(jnp.sum(term.scaled_residuals(poly) ** 2), want, rtol=1e-13)
+    np.testing.assert_allclose(eqx.filter_jit(lambda t, m: t(m))(term, poly), want, rtol=1e-13)
+
+
+def test_data_mse_gradient_with_respect_to_weights_with_a_zero_weight(poly):
+    r2 = (_f(poly, X) - np.asarray(Y)) ** 2
+    w = jnp.linspace(0.0, 1.0, 11)
+    g = jax.grad(lambda w: pl.DataMSE(X, Y, weights=w)(poly))(w)
+    s = float(jnp.sum(w))
+    np.testing.assert_allclose(g, (r2 - np.sum(w * r2) / s) / s, rtol=1e-12, atol=1e-14)
+
+
+def test_int_and_bool_data_are_promoted(poly):
+    xi = np.arange(5)
+    yi = np.array([1, 0, 2, 1, 3], np.int32)
+    want = np.mean((_f(poly, xi.astype(float)) - yi) ** 2)
+    term = pl.DataMSE(xi, yi, weights=np.ones(5, bool))
+    assert term.x.dtype == term.y.dtype == term.weights.dtype == jnp.float64
+    np.testing.assert_allclose(term(poly), want, rtol=1e-13)
+    np.testing.assert_allclose(pl.Derivative(1, 1, 0)(poly), pl.Derivative(1.0, 1, 0.0)(poly))
+
+
+@pytest.mark.parametrize(
+    "build, arg",
+    [
+        (lambda c: pl.DataMSE(X, Y + c), "y"),
+        (lambda c: pl.DataMSE(X + c, Y), "x"),
+        (lambda c: pl.DataMSE(X, Y, weights=jnp.ones(11) + c), "weights"),
+        (lambda c: pl.DataMSE(X, Y, cov=jnp.eye(11) + c), "cov"),
+        (lambda c: pl.DataLoss(X, Y + c, loss=L.mae), "y"),
+        (lambda c: pl.Residual(lambda m, x: m(x), X + c), "points"),
+        (lambda c: pl.Derivative(0.5 + c, 1, 0.0), "at"),
+        (lambda c: pl.Derivative(0.5, 1, c), "target"),
+        (lambda c: pl.UnitNorm(jnp.ones((3, 2)), radius=1.0 + c), "radius"),
+        (lambda c: c * pl.DataMSE(X, Y), "term weight"),
+    ],
+)
+def test_complex_data_are_refused(build, arg):
+    # complex data gave complex "losses"
+    with pytest.raises(ValueError, match=rf"{arg} must be real; got complex"):
+        build(1j)
+
+    def traced(c):
+        build(c)
+        return 0.0
+
+    with pytest.raises(ValueError, match=rf"{arg} must be real"):
+        jax.jit(traced)(jnp.asarray(1j))
+
+
+def test_derivative_at_an_empty_point_is_refused(poly):
+    # it returned 0
+    with pytest.raises(
+        ValueError, match=r"Derivative\('derivative'\): at is empty \(shape \(0,\)\)"
+    ):
+        pl.Derivative(jnp.zeros((0,)), 1, 0.0)
+    with pytest.raises(ValueError, match="at is empty"):
+        jax.jit(lambda a: pl.Derivative(a, 1, 0.0).at)(jnp.zeros((0,)))
+
+
+def test_float32_covariance_that_a_float32_cholesky_turns_into_nan(poly):
+    from test_validate import ILL_COV32
+
+    x3, y3 = X[:3], Y[:3].astype(jnp.float32)
+    term = pl.DataMSE(x3, y3, cov=ILL_COV32)  # passed the float64 check, then gave NaN
+    assert term.chol.dtype == jnp.float32 and np.all(np.isfinite(np.asarray(term.chol)))
+    r = _f(poly, x3) - np.asarray(y3, np.float64)
+    want = np.mean(np.linalg.solve(np.linalg.cholesky(ILL_COV32.astype(np.float64)), r) ** 2)
+    np.testing.assert_allclose(term(poly), want, rtol=1e-3)

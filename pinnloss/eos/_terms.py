@@ -1,4 +1,4 @@
-r"""Physics terms for $E(V)$ models, built from `jax.grad` of the model.
+r"""Physics terms for $E(V)$ models, built from derivatives of the model (`_derivatives`).
 
 Each is a squared term (`pl.AbstractSquareTerm`): its residuals are exposed to the
 Levenberg–Marquardt solver and its value is the mean of their squares. Targets are arrays,
@@ -7,32 +7,23 @@ so sweeping or vmapping them never recompiles.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, ArrayLike
 
+from .._derivatives import derivative, scalar_output
 from .._terms import AbstractSquareTerm
-from ._properties import _d1, _d2, _d3
+from .._validate import as_data, check_positive, check_scalar
 
 __all__ = ["ZeroPressure", "BulkModulus", "BulkModulusDerivative", "PressureData"]
 
 
-def _scalar(where: str, name: str, x, *, positive: bool = False) -> Array:
-    if isinstance(x, jax.core.Tracer):
-        return x
-    a = jnp.asarray(x)
-    if not jnp.issubdtype(a.dtype, jnp.inexact):
-        a = a.astype(jnp.result_type(float))
-    if a.shape != ():
-        raise ValueError(f"{where}: {name} must be a scalar; got shape {a.shape}.")
-    v = float(a)
-    if not np.isfinite(v):
-        raise ValueError(f"{where}: {name} must be finite; got {v}.")
-    if positive and v <= 0:
-        raise ValueError(f"{where}: {name} must be positive; got {v}.")
-    return a
+def _dE(model, order: int) -> Callable:
+    """$d^kE/dV^k$ of an E(V) model returning shape `()` or `(1,)` per volume."""
+    return derivative(scalar_output(model, "eos", "one energy per volume"), order)
 
 
 class ZeroPressure(AbstractSquareTerm):
@@ -47,11 +38,11 @@ class ZeroPressure(AbstractSquareTerm):
     name: str = eqx.field(static=True, default="zero_pressure")
 
     def __init__(self, v0: ArrayLike, *, name: str = "zero_pressure"):
-        self.v0 = _scalar("ZeroPressure", "v0", v0, positive=True)
+        self.v0 = check_scalar("ZeroPressure", "v0", v0, positive=True)
         self.name = name
 
     def residuals(self, model) -> Array:
-        return jnp.reshape(_d1(model)(self.v0), (1,))
+        return jnp.reshape(_dE(model, 1)(self.v0), (1,))
 
 
 class BulkModulus(AbstractSquareTerm):
@@ -68,12 +59,12 @@ class BulkModulus(AbstractSquareTerm):
     name: str = eqx.field(static=True, default="bulk_modulus")
 
     def __init__(self, v0: ArrayLike, b0: ArrayLike, *, name: str = "bulk_modulus"):
-        self.v0 = _scalar("BulkModulus", "v0", v0, positive=True)
-        self.b0 = _scalar("BulkModulus", "b0", b0, positive=True)
+        self.v0 = check_scalar("BulkModulus", "v0", v0, positive=True)
+        self.b0 = check_scalar("BulkModulus", "b0", b0, positive=True)
         self.name = name
 
     def residuals(self, model) -> Array:
-        return jnp.reshape(self.v0 * _d2(model)(self.v0) - self.b0, (1,))
+        return jnp.reshape(self.v0 * _dE(model, 2)(self.v0) - self.b0, (1,))
 
 
 class BulkModulusDerivative(AbstractSquareTerm):
@@ -89,13 +80,13 @@ class BulkModulusDerivative(AbstractSquareTerm):
     name: str = eqx.field(static=True, default="bulk_modulus_derivative")
 
     def __init__(self, v0: ArrayLike, b1: ArrayLike, *, name: str = "bulk_modulus_derivative"):
-        self.v0 = _scalar("BulkModulusDerivative", "v0", v0, positive=True)
-        self.b1 = _scalar("BulkModulusDerivative", "b1", b1)
+        self.v0 = check_scalar("BulkModulusDerivative", "v0", v0, positive=True)
+        self.b1 = check_scalar("BulkModulusDerivative", "b1", b1)
         self.name = name
 
     def residuals(self, model) -> Array:
         v0 = self.v0
-        return jnp.reshape(-1.0 - v0 * _d3(model)(v0) / _d2(model)(v0) - self.b1, (1,))
+        return jnp.reshape(-1.0 - v0 * _dE(model, 3)(v0) / _dE(model, 2)(v0) - self.b1, (1,))
 
 
 class PressureData(AbstractSquareTerm):
@@ -111,29 +102,21 @@ class PressureData(AbstractSquareTerm):
 
     def __init__(self, volume: ArrayLike, pressure: ArrayLike, *, name: str = "pressure_data"):
         where = "PressureData"
-        arrays = []
-        for nm, x in (("volume", volume), ("pressure", pressure)):
-            if isinstance(x, jax.core.Tracer):
-                arrays.append(x)
-                continue
-            a = np.asarray(x, dtype=np.float64)
-            if a.ndim != 1 or a.size == 0:
+        v = as_data(where, "volume", volume)
+        p = as_data(where, "pressure", pressure)
+        for nm, a in (("volume", v), ("pressure", p)):
+            if a.ndim != 1:
                 raise ValueError(
                     f"{where}: {nm} must be a non-empty 1-D array; got shape {a.shape}."
                 )
-            if not np.isfinite(a).all():
-                raise ValueError(f"{where}: {nm} contains NaN or inf.")
-            arrays.append(jnp.asarray(a))
-        v, p = arrays
         if v.shape != p.shape:
             raise ValueError(
                 f"{where}: volume has shape {v.shape} but pressure has shape {p.shape}; "
                 "give one pressure per volume."
             )
-        if not isinstance(v, jax.core.Tracer) and bool((v <= 0).any()):
-            raise ValueError(f"{where}: volumes must be positive.")
+        v = check_positive(where, "volumes", volume, v)
         self.volume, self.pressure = v, p
         self.name = name
 
     def residuals(self, model) -> Array:
-        return -jax.vmap(_d1(model))(self.volume) - self.pressure
+        return -jax.vmap(_dE(model, 1))(self.volume) - self.pressure
