@@ -14,6 +14,10 @@ from ._fit import FitResult as FitResult
 from ._fit import fit as fit
 from ._lsq import LeastSquaresResult as LeastSquaresResult
 from ._lsq import least_squares as least_squares
+from ._samples import langevin_sample as langevin_sample
+from ._samples import per_sample_grad_norms as per_sample_grad_norms
+from ._samples import per_sample_grads as per_sample_grads
+from ._samples import per_sample_losses as per_sample_losses
 from ._solution import RESULTS as RESULTS
 from ._solution import NonFiniteLossError as NonFiniteLossError
 from ._solution import Solution as Solution
@@ -30,10 +34,6 @@ from ._solvers import LevenbergMarquardt as LevenbergMarquardt
 from ._solvers import MatrixFreeCG as MatrixFreeCG
 from ._solvers import Nielsen as Nielsen
 from ._solvers import OptaxSolver as OptaxSolver
-from ._samples import langevin_sample as langevin_sample
-from ._samples import per_sample_grad_norms as per_sample_grad_norms
-from ._samples import per_sample_grads as per_sample_grads
-from ._samples import per_sample_losses as per_sample_losses
 from ._sweep import sweep as sweep
 from ._terms import AbstractSquareTerm as AbstractSquareTerm
 from ._terms import AbstractTerm as AbstractTerm

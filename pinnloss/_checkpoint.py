@@ -1,6 +1,6 @@
 """Checkpoints: a verified file format for saving and resuming long fits and sweeps.
 
-The low-level layer of pinnloss: it imports no other pinnloss module but `_checks`, and
+The low-level layer of pinnloss: it imports no other pinnloss module but `_validate`, and
 the solver driver (`_driver`) and the sweep layer (`_sweep`) build on it.
 
 A checkpoint file is

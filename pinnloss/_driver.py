@@ -28,6 +28,7 @@ import numpy as np
 from ._checkpoint import fingerprint, read_raw, tree_from_bytes, write_checkpoint
 from ._solution import RESULTS, NonFiniteLossError, Solution, SolveError, is_success
 from ._solvers._base import AbstractSolver, Problem
+from ._validate import is_concrete
 
 __all__ = ["run", "collect_failures", "trace_count"]
 
@@ -40,9 +41,7 @@ def trace_count() -> int:
 
 
 def _is_concrete(*trees) -> bool:
-    return not any(
-        isinstance(x, jax.core.Tracer) for t in trees for x in jax.tree_util.tree_leaves(t)
-    )
+    return is_concrete(trees)
 
 
 def _select(pred, a, b):
@@ -280,6 +279,73 @@ def default_chunk(steps: int, progress: bool, every: int | None) -> int:
     return max(1, min(chunk, steps))
 
 
+def _history(rows: list, names, max_steps: int) -> dict[str, Any]:
+    """`{name: values}` and `"total"`, each `max_steps` long, NaN after the last step run."""
+    if len(rows) == 1 and isinstance(rows[0], jax.Array) and rows[0].shape[0] >= max_steps:
+        h = rows[0][:max_steps]  # the traced buffer: one chunk of max(max_steps, 1) rows
+    else:
+        got = np.concatenate(rows, 0) if rows else np.zeros((0, len(names) + 1))
+        h = np.full((max_steps, len(names) + 1), np.nan, got.dtype)
+        h[: got.shape[0]] = got
+        h = jnp.asarray(h)
+    out = {n: h[:, k] for k, n in enumerate(names)}
+    out["total"] = h[:, -1]
+    return out
+
+
+def _host_loop(
+    solver,
+    problem,
+    y,
+    state,
+    *,
+    done,
+    rows,
+    init,
+    max_steps,
+    chunk,
+    history,
+    progress,
+    callback,
+    ckpt,
+    where,
+):
+    """Run chunks until the solver is done, the budget is used or `callback` says stop.
+
+    Between chunks: the progress bar, the history rows, the checkpoint, the callback.
+    Returns `(i, y, state, rows, loss)`.
+    """
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=max_steps, initial=done, desc=where, leave=False)
+    stop = jnp.asarray(max_steps)
+    try:
+        while True:
+            i, y, state, hist, (loss, _) = _chunk(
+                solver, problem, y, state, jnp.asarray(done), stop, chunk, history, init
+            )
+            init = False
+            i_host = int(i)
+            if history:
+                rows.append(np.asarray(hist[: i_host - done]))
+            if bar is not None:
+                bar.update(i_host - done)
+                bar.set_postfix(loss=f"{float(loss):.3e}")
+            done = i_host
+            if ckpt is not None:
+                ckpt.save(y, state, done, rows)
+            if callback is not None and callback(done, float(loss), problem.model(y)):
+                break
+            if bool(state.result != RESULTS.running) or done >= max_steps:
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    return i, y, state, rows, loss
+
+
 def run(
     solver: AbstractSolver,
     model,
@@ -302,93 +368,60 @@ def run(
     if not jax.tree_util.tree_leaves(y):
         raise ValueError(f"{where}: the model has no trainable (inexact array) parameters.")
     problem = Problem(objective, static)
-    names = objective.names
     traced = not _is_concrete(y, problem, solver, state)
-    if traced and (checkpoint is not None or callback is not None):
-        raise ValueError(
-            f"{where}: checkpoint= and callback= need concrete inputs; inside jax.jit, "
-            "jax.vmap or pl.sweep use pl.sweep(..., checkpoint=) instead."
-        )
-    progress = progress and not traced
-    if traced:  # one compiled call: the host cannot look between chunks
-        chunk_size = max_steps
-    elif chunk_size is None:
-        every = checkpoint_every if checkpoint is not None else None
-        chunk_size = default_chunk(max_steps, progress or callback is not None, every)
-    chunk = max(1, min(int(chunk_size), max(max_steps, 1)))
-
-    ckpt = None
-    if checkpoint is not None:
-        ckpt = _Checkpointer(checkpoint, problem, solver, y, state, max_steps, history, where)
-        resumed = ckpt.load()
-        if resumed is not None:
-            y, state, done, rows = resumed
-            init = False
-        else:
-            done, rows, init = 0, [], True
-    else:
-        done, rows, init = 0, [], True
-
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=max_steps, initial=done, desc=where, leave=False)
-    start = jnp.asarray(done)
-    stop = jnp.asarray(max_steps)
-    i, loss, vals = start, None, None
-    try:
-        while True:
-            i, y, state, hist, (loss, vals) = _chunk(
-                solver, problem, y, state, start, stop, chunk, history, init
+    if traced:
+        if checkpoint is not None or callback is not None:
+            raise ValueError(
+                f"{where}: checkpoint= and callback= need concrete inputs; inside jax.jit, "
+                "jax.vmap or pl.sweep use pl.sweep(..., checkpoint=) instead."
             )
-            init = False
-            if traced:
-                rows.append(hist)
-                break
-            i_host = int(i)
-            if history:
-                rows.append(np.asarray(hist[: i_host - int(start)]))
-            running = bool(state.result == RESULTS.running)
-            if bar is not None:
-                bar.update(i_host - int(start))
-                bar.set_postfix(loss=f"{float(loss):.3e}")
-            if ckpt is not None:
-                ckpt.save(y, state, i_host, rows if history else None)
-            if callback is not None and callback(i_host, float(loss), eqx.combine(y, static)):
-                break
-            if not running or i_host >= max_steps:
-                break
-            start = jnp.asarray(i_host)
-    finally:
-        if bar is not None:
-            bar.close()
-
-    result = RESULTS.where(state.result == RESULTS.running, solver.budget_result, state.result)
-    hist_out = None
-    if history:
-        n_rec = len(names) + 1
-        if traced:
-            h = rows[0]
-            if h.shape[0] < max_steps:  # pad the traced buffer (length == chunk == max_steps)
-                h = jnp.concatenate(
-                    [h, jnp.full((max_steps - h.shape[0], n_rec), jnp.nan, h.dtype)]
-                )
-        else:
-            dtype = np.asarray(loss).dtype
-            got = np.concatenate(rows, 0) if rows else np.zeros((0, n_rec), dtype)
-            h = np.full((max_steps, n_rec), np.nan, dtype)
-            h[: got.shape[0]] = got
-            h = jnp.asarray(h)
-        hist_out = {n: h[:, k] for k, n in enumerate(names)}
-        hist_out["total"] = h[:, -1]
+        # one compiled call: the host cannot look between chunks
+        i, y, state, hist, (loss, _) = _chunk(
+            solver,
+            problem,
+            y,
+            state,
+            jnp.asarray(0),
+            jnp.asarray(max_steps),
+            max(max_steps, 1),
+            history,
+            True,
+        )
+        rows = [hist]
+    else:
+        if chunk_size is None:
+            chunk_size = default_chunk(
+                max_steps, progress or callback is not None, checkpoint_every
+            )
+        ckpt, done, rows, init = None, 0, [], True
+        if checkpoint is not None:
+            ckpt = _Checkpointer(checkpoint, problem, solver, y, state, max_steps, history, where)
+            resumed = ckpt.load()
+            if resumed is not None:
+                (y, state, done, rows), init = resumed, False
+        i, y, state, rows, loss = _host_loop(
+            solver,
+            problem,
+            y,
+            state,
+            done=done,
+            rows=rows,
+            init=init,
+            max_steps=max_steps,
+            chunk=max(1, min(chunk_size, max_steps)),
+            history=history,
+            progress=progress,
+            callback=callback,
+            ckpt=ckpt,
+            where=where,
+        )
     sol = Solution(
-        model=eqx.combine(y, static),
+        model=problem.model(y),
         loss=loss,
         steps=i,
-        result=result,
-        history=hist_out,
+        result=RESULTS.where(state.result == RESULTS.running, solver.budget_result, state.result),
+        history=_history(rows, objective.names, max_steps) if history else None,
         state=state,
         stats=solver.stats(state),
     )
-    return _finish(sol, names, where, throw)
+    return _finish(sol, objective.names, where, throw)

@@ -9,11 +9,11 @@ from typing import Any
 import equinox as eqx
 import optax
 
-from ._checks import check_int
 from ._driver import run
 from ._solution import NonFiniteLossError, Solution
 from ._solve import _chunk, _every, check_objective
 from ._solvers._optax import OptaxSolver
+from ._validate import check_int
 
 __all__ = ["fit", "FitResult", "NonFiniteLossError"]
 

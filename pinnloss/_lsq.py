@@ -9,7 +9,6 @@ from typing import Any
 
 import equinox as eqx
 
-from ._checks import check_int
 from ._driver import run
 from ._solution import Solution
 from ._solve import _chunk, _every, check_objective
@@ -22,6 +21,7 @@ from ._solvers._lm import (
     LevenbergMarquardt,
     MatrixFreeCG,
 )
+from ._validate import check_int
 
 __all__ = ["least_squares", "LeastSquaresResult"]
 

@@ -13,8 +13,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, PyTree
 
-from ._checks import check_int
-from ._terms import _as_data, _check_leading, _concrete
+from ._validate import as_data, check_int, check_leading, check_scalar
 
 __all__ = [
     "langevin_sample",
@@ -25,14 +24,7 @@ __all__ = [
 
 
 def _positive(where: str, arg: str, value) -> Array:
-    arr = value if isinstance(value, jax.core.Tracer) else jnp.asarray(value)
-    if arr.ndim != 0:
-        raise ValueError(f"{where}: {arg} must be a scalar; got shape {arr.shape}.")
-    if _concrete(arr) and not float(arr) > 0:
-        raise ValueError(f"{where}: {arg} must be positive; got {float(arr)}.")
-    if not jnp.issubdtype(arr.dtype, jnp.inexact):
-        arr = arr.astype(jnp.result_type(float))
-    return arr
+    return check_scalar(where, arg, value, positive=True)
 
 
 @eqx.filter_jit
@@ -108,7 +100,7 @@ def langevin_sample(
     where = "langevin_sample"
     if not callable(energy_fn):
         raise ValueError(f"{where}: energy_fn must be callable; got {type(energy_fn).__name__}.")
-    x0 = _as_data(where, "x0", x0)
+    x0 = as_data(where, "x0", x0, promote=False)
     if not jnp.issubdtype(x0.dtype, jnp.floating):
         raise ValueError(f"{where}: x0 must be floating point; got dtype {x0.dtype}.")
     n_steps = check_int(where, "n_steps", n_steps, minimum=1)
@@ -153,9 +145,9 @@ def langevin_sample(
 def _check_xy(where: str, loss_fn, x, y) -> tuple[Array, Array]:
     if not callable(loss_fn):
         raise ValueError(f"{where}: loss_fn must be callable; got {type(loss_fn).__name__}.")
-    x = _as_data(where, "x", x)
-    y = _as_data(where, "y", y)
-    _check_leading(where, x, y)
+    x = as_data(where, "x", x, promote=False)
+    y = as_data(where, "y", y, promote=False)
+    check_leading(where, x, y)
     return x, y
 
 

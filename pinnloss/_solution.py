@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import equinox as eqx
-import jax
 import numpy as np
 from jaxtyping import Array
+
+from ._validate import is_concrete
 
 __all__ = ["RESULTS", "Solution", "SolveError", "NonFiniteLossError", "is_success"]
 
@@ -63,10 +64,6 @@ def is_nonfinite(result: RESULTS) -> Array:
     return out
 
 
-def _concrete(tree) -> bool:
-    return not any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(tree))
-
-
 def _messages(result: RESULTS) -> list[str]:
     codes = np.asarray(result._value).ravel()
     return [RESULTS._index_to_message[int(c)] for c in codes]
@@ -107,7 +104,7 @@ class Solution(eqx.Module):
     @property
     def reason(self) -> str:
         """Why the solve stopped, in words (`"; "`-joined over a batch)."""
-        if not _concrete(self.result._value):
+        if not is_concrete(self.result._value):
             return "traced: read .result"
         return "; ".join(_messages(self.result))
 

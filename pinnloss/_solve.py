@@ -9,11 +9,11 @@ from typing import Any
 
 import equinox as eqx
 
-from ._checks import check_int
 from ._driver import run
 from ._solution import Solution
 from ._solvers._base import AbstractSolver
 from ._terms import Objective
+from ._validate import check_int
 
 __all__ = ["solve", "check_objective"]
 

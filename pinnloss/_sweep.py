@@ -237,6 +237,17 @@ def sweep(
     out, (solves, outcomes) = _run(fn, static, batched, shared, mesh, chunk_size, n_local)
     if pad:
         out = jax.tree_util.tree_map(lambda x: x[:n] if eqx.is_array(x) else x, out)
+    if any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(outcomes)):
+        # sweep itself traced (inside jit / eval_shape): the host cannot look; error_if
+        for (where, _), o in zip(solves, outcomes):
+            ok = jax.vmap(is_success)(_as_result(o["code"][:n]))
+            out = eqx.error_if(
+                out,
+                ~ok,
+                f"sweep: a fit failed in {where} (call pl.sweep outside jit to see "
+                "which, or pass throw=False to the solver inside fn)",
+            )
+        return out
     _raise_failures(solves, outcomes, n, out)
     return out
 

@@ -498,5 +498,5 @@ def pinnloss_imports(name):
 
 def test_checkpoint_is_a_low_level_layer():
     # function-level imports included: no import runs upward
-    assert pinnloss_imports("_checkpoint.py") <= {"_checks", "_validate"}
+    assert pinnloss_imports("_checkpoint.py") <= {"_validate"}
     assert "_fit" not in pinnloss_imports("_sweep.py")

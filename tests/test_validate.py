@@ -20,9 +20,12 @@ ILL_COV32 = np.array(
 
 
 def test_one_check_of_each_kind_is_shared():
-    from pinnloss import _checks, _terms, losses
+    import importlib.util
 
-    assert _checks.check_int is V.check_int
+    from pinnloss import _samples, _solve, _terms, losses
+
+    assert importlib.util.find_spec("pinnloss._checks") is None  # no second home of checks
+    assert _solve.check_int is V.check_int and _samples.check_scalar is V.check_scalar
     assert _terms._concrete is V.is_concrete and _terms.as_data is V.as_data
     assert losses.check_same_shape is V.check_same_shape
 

@@ -1,1 +1,0 @@
-from ._validate import check_int as check_int
