@@ -9,9 +9,8 @@ from typing import Any
 import equinox as eqx
 import optax
 
-from ._driver import run
 from ._solution import NonFiniteLossError, Solution
-from ._solve import _chunk, _every, check_objective
+from ._solve import entry
 from ._solvers._optax import OptaxSolver
 from ._validate import check_int
 
@@ -77,21 +76,9 @@ def fit(
             "fit: optimizer must be an optax.GradientTransformation; "
             f"got {type(optimizer).__name__}."
         )
-    solver = OptaxSolver(optimizer)
-    objective = check_objective("fit", objective, solver)
-    return run(
-        solver,
-        model,
-        objective,
-        max_steps=steps,
-        filter_spec=filter_spec,
-        state=opt_state,
-        chunk_size=_chunk("fit", chunk_size),
-        progress=progress,
-        history=history,
-        callback=callback,
-        checkpoint=checkpoint,
-        checkpoint_every=_every("fit", checkpoint, checkpoint_every),
-        throw=throw,
-        where="fit",
-    )
+    return entry(
+        "fit", model, objective, OptaxSolver(optimizer), max_steps=steps, state=opt_state,
+        filter_spec=filter_spec, throw=throw, history=history, progress=progress,
+        callback=callback, chunk_size=chunk_size, checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+    )  # fmt: skip

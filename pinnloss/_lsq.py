@@ -9,9 +9,8 @@ from typing import Any
 
 import equinox as eqx
 
-from ._driver import run
 from ._solution import Solution
-from ._solve import _chunk, _every, check_objective
+from ._solve import entry
 from ._solvers._lm import (
     AutoLinearSolve,
     DenseDual,
@@ -21,7 +20,6 @@ from ._solvers._lm import (
     LevenbergMarquardt,
     MatrixFreeCG,
 )
-from ._validate import check_int
 
 __all__ = ["least_squares", "LeastSquaresResult"]
 
@@ -134,21 +132,9 @@ def least_squares(
             f"{where}: solver must be a pl.LevenbergMarquardt; got {type(solver).__name__} "
             "(use pl.solve for other solvers)."
         )
-    objective = check_objective(where, objective, solver)
-    max_steps = check_int(where, "max_steps", max_steps, minimum=0)
-    return run(
-        solver,
-        model,
-        objective,
-        max_steps=max_steps,
-        filter_spec=filter_spec,
-        state=state,
-        chunk_size=_chunk(where, chunk_size),
-        progress=progress,
-        history=history,
-        callback=callback,
-        checkpoint=checkpoint,
-        checkpoint_every=_every(where, checkpoint, checkpoint_every),
-        throw=throw,
-        where=where,
-    )
+    return entry(
+        where, model, objective, solver, max_steps=max_steps, state=state,
+        filter_spec=filter_spec, throw=throw, history=history, progress=progress,
+        callback=callback, chunk_size=chunk_size, checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+    )  # fmt: skip

@@ -88,31 +88,36 @@ def solve(
             f"solve: solver must be a pl.AbstractSolver (e.g. pl.OptaxSolver(optax.adam(1e-3)) "
             f"or pl.LevenbergMarquardt()); got {type(solver).__name__}."
         )
-    objective = check_objective("solve", objective, solver)
-    max_steps = check_int("solve", "max_steps", max_steps, minimum=0)
+    return entry(
+        "solve", model, objective, solver, max_steps=max_steps, state=state,
+        filter_spec=filter_spec, throw=throw, history=history, progress=progress,
+        callback=callback, chunk_size=chunk_size, checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+    )  # fmt: skip
+
+
+def entry(
+    where: str,
+    model,
+    objective,
+    solver: AbstractSolver,
+    *,
+    max_steps: int,
+    chunk_size: int | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    **host: Any,
+) -> Solution:
+    """What `solve`, `fit` and `least_squares` share: check the arguments, then run."""
+    objective = check_objective(where, objective, solver)
+    max_steps = check_int(where, "max_steps", max_steps, minimum=0)
+    if chunk_size is not None:
+        chunk_size = check_int(where, "chunk_size", chunk_size, minimum=1)
+    if checkpoint_every is not None:
+        checkpoint_every = check_int(where, "checkpoint_every", checkpoint_every, minimum=1)
+    elif checkpoint is not None:
+        checkpoint_every = 1000
     return run(
-        solver,
-        model,
-        objective,
-        max_steps=max_steps,
-        filter_spec=filter_spec,
-        state=state,
-        chunk_size=_chunk("solve", chunk_size),
-        progress=progress,
-        history=history,
-        callback=callback,
-        checkpoint=checkpoint,
-        checkpoint_every=_every("solve", checkpoint, checkpoint_every),
-        throw=throw,
-        where="solve",
-    )
-
-
-def _chunk(where: str, chunk_size):
-    return None if chunk_size is None else check_int(where, "chunk_size", chunk_size, minimum=1)
-
-
-def _every(where: str, checkpoint, every):
-    if every is None:
-        return 1000 if checkpoint is not None else None
-    return check_int(where, "checkpoint_every", every, minimum=1)
+        solver, model, objective, max_steps=max_steps, chunk_size=chunk_size,
+        checkpoint=checkpoint, checkpoint_every=checkpoint_every, where=where, **host,
+    )  # fmt: skip
