@@ -23,7 +23,7 @@ from ._checkpoint import (
 )
 from ._driver import collect_failures, describe_failure
 from ._solution import RESULTS, SolveError, is_success
-from ._validate import check_int
+from ._validate import check_int, is_concrete
 
 __all__ = ["sweep"]
 
@@ -237,7 +237,7 @@ def sweep(
     out, (solves, outcomes) = _run(fn, static, batched, shared, mesh, chunk_size, n_local)
     if pad:
         out = jax.tree_util.tree_map(lambda x: x[:n] if eqx.is_array(x) else x, out)
-    if any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(outcomes)):
+    if not is_concrete(outcomes):
         # sweep itself traced (inside jit / eval_shape): the host cannot look; error_if
         for (where, _), o in zip(solves, outcomes):
             ok = jax.vmap(is_success)(_as_result(o["code"][:n]))

@@ -22,6 +22,7 @@ from jax.flatten_util import ravel_pytree
 from jaxtyping import Array
 
 from .._solution import RESULTS
+from .._validate import is_concrete
 from ._base import AbstractSolver, AbstractState, Problem
 
 __all__ = [
@@ -136,7 +137,7 @@ class MatrixFreeCG(AbstractLinearSolve):
             raise ValueError(
                 f"MatrixFreeCG: maxiter must be a positive integer; got {self.maxiter!r}."
             )
-        if not isinstance(self.tol, jax.core.Tracer) and not float(self.tol) > 0:
+        if is_concrete(self.tol) and not float(self.tol) > 0:
             raise ValueError(f"MatrixFreeCG: tol must be positive; got {float(self.tol)!r}.")
 
     def _cg(self, op, b):

@@ -14,6 +14,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike
 
 from .._derivatives import derivative, scalar_output
+from .._validate import is_concrete
 from ._data import EV_PER_A3_TO_GPA, EVData
 
 __all__ = [
@@ -229,9 +230,7 @@ def properties(model, data=None, *, bracket=None, check: bool = True) -> EOSProp
     """
     lo, hi = _bracket("properties", data, bracket)
     shift = energy_offset(model, data)
-    tracing = any(
-        isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves((model, lo, hi))
-    )
+    tracing = not is_concrete((model, lo, hi))
     if tracing:
         p = _core(model, lo, hi)
         return eqx.tree_at(lambda q: q.e0, p, p.e0 + shift)
