@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._checkpoint import fingerprint, read_raw, tree_from_bytes, write_checkpoint
-from ._solution import RESULTS, NonFiniteLossError, Solution, SolveError, is_success
+from ._solution import _SUCCESS, RESULTS, NonFiniteLossError, Solution, SolveError, is_success
 from ._solvers._base import AbstractSolver, Problem
 from ._validate import is_concrete
 
@@ -62,39 +62,63 @@ def _chunk(
     length: int,
     record: bool,
     init: bool,
+    guard: bool = True,
 ):
     """Steps `start, start+1, ...` until `stop`, `start + length` or the solver is done.
 
+    With `guard` the loop stops as soon as the state holds a result, and a step ending in
+    a failure keeps the previous iterate (one select over the parameters per step). Without
+    it (`OptaxSolver` on concrete inputs: it never stops by itself) the loop is lean — no
+    select — and a failure runs on; the host then replays the chunk with `guard`.
+
     Returns `(i, y, state, history, (loss, values))`: the next step index, the iterate and
-    state, the records of the steps run (NaN rows after the last), and the objective at
-    the returned iterate.
+    state (its result set to the solver's `budget_result` once `stop` is reached while
+    running), the records of the steps run (NaN rows after the last), and the objective
+    at the returned iterate.
     """
     _TRACES["chunk"] += 1
     solver = solver.specialise(problem, y)
     if init:
         state = solver.init(problem, y, state)
+    else:  # a budget that ran out earlier (a resumed checkpoint given more steps) runs on
+        spent = state.result == solver.budget_result
+        state = eqx.tree_at(
+            lambda s: s.result, state, RESULTS.where(spent, RESULTS.running, state.result)
+        )
     vals0 = jax.eval_shape(problem.values, y)[1]
     hist = jnp.full((length if record else 0, vals0.shape[0] + 1), jnp.nan, vals0.dtype)
     end = jnp.minimum(start + length, stop)
 
     def cond(carry):
         i, _, state, _ = carry
-        return (i < end) & (state.result == RESULTS.running)
+        if guard:
+            return (i < end) & (state.result == RESULTS.running)
+        return i < end
 
     def body(carry):
         i, y, state, hist = carry
         y_new, state_new, rec = solver.step(problem, y, state, i)
-        failed = state_new.result != RESULTS.running
-        failed = failed & ~is_success(state_new.result)
-        y_new = _select(failed, y, y_new)
+        if guard:
+            failed = (state_new.result != RESULTS.running) & ~is_success(state_new.result)
+            y_new = _select(failed, y, y_new)
         if record:
-            hist = jax.lax.dynamic_update_slice_in_dim(
-                hist, rec[None].astype(hist.dtype), i - start, 0
-            )
+            rec = rec[None].astype(hist.dtype)
+            hist = jax.lax.dynamic_update_slice_in_dim(hist, rec, i - start, 0)
         return i + 1, y_new, state_new, hist
 
     i, y, state, hist = jax.lax.while_loop(cond, body, (start, y, state, hist))
+    out_of_steps = (i >= stop) & (state.result == RESULTS.running)
+    result = RESULTS.where(out_of_steps, solver.budget_result, state.result)
+    state = eqx.tree_at(lambda s: s.result, state, result)
     return i, y, state, hist, problem.values(y)
+
+
+_RUNNING = int(RESULTS.running._value)
+_SUCCESS_CODES = np.asarray([int(r._value) for r in _SUCCESS])
+
+
+def _code(state) -> int:
+    return int(state.result._value)
 
 
 # ---------------------------------------------------------------- deferred throw (pl.sweep)
@@ -238,7 +262,7 @@ def _finish(sol: Solution, names, where: str, throw: bool) -> Solution:
         return sol
     if _is_concrete(sol.result, sol.stats):
         codes = np.asarray(sol.result._value)
-        ok = np.asarray(is_success(sol.result))
+        ok = np.isin(codes, _SUCCESS_CODES)
         if not ok.all():
             if codes.ndim == 0:
                 _raise(sol, names, where, int(codes))
@@ -285,9 +309,10 @@ def _history(rows: list, names, max_steps: int) -> dict[str, Any]:
         h = rows[0][:max_steps]  # the traced buffer: one chunk of max(max_steps, 1) rows
     else:
         got = np.concatenate(rows, 0) if rows else np.zeros((0, len(names) + 1))
-        h = np.full((max_steps, len(names) + 1), np.nan, got.dtype)
-        h[: got.shape[0]] = got
-        h = jnp.asarray(h)
+        h = np.full((len(names) + 1, max_steps), np.nan, got.dtype)
+        h[:, : got.shape[0]] = got.T
+        cols = jax.device_put(list(h))  # one transfer for all columns
+        return dict(zip((*names, "total"), cols))
     out = {n: h[:, k] for k, n in enumerate(names)}
     out["total"] = h[:, -1]
     return out
@@ -321,11 +346,15 @@ def _host_loop(
 
         bar = tqdm(total=max_steps, initial=done, desc=where, leave=False)
     stop = jnp.asarray(max_steps)
+    guard = solver.converges  # a solver that never stops by itself runs lean (see _chunk)
     try:
         while True:
-            i, y, state, hist, (loss, _) = _chunk(
-                solver, problem, y, state, jnp.asarray(done), stop, chunk, history, init
-            )
+            start = jnp.asarray(done)
+            args = (solver, problem, y, state, start, stop, chunk, history, init)
+            i, y, state, hist, (loss, _) = _chunk(*args, guard)
+            if not guard and _code(state) != _RUNNING and _code(state) not in _SUCCESS_CODES:
+                # a failure ran on in the lean loop: replay the chunk, stopping at it
+                i, y, state, hist, (loss, _) = _chunk(*args, True)
             init = False
             i_host = int(i)
             if history:
@@ -338,7 +367,7 @@ def _host_loop(
                 ckpt.save(y, state, done, rows)
             if callback is not None and callback(done, float(loss), problem.model(y)):
                 break
-            if bool(state.result != RESULTS.running) or done >= max_steps:
+            if _code(state) != _RUNNING or done >= max_steps:
                 break
     finally:
         if bar is not None:
@@ -419,7 +448,7 @@ def run(
         model=problem.model(y),
         loss=loss,
         steps=i,
-        result=RESULTS.where(state.result == RESULTS.running, solver.budget_result, state.result),
+        result=state.result,
         history=_history(rows, objective.names, max_steps) if history else None,
         state=state,
         stats=solver.stats(state),

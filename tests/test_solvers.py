@@ -213,3 +213,14 @@ def test_solvers_are_modules_with_strategies():
         pl.MatrixFreeCG(backend="scipy")
     with pytest.raises(ValueError, match="not means of squared residuals"):
         pl.solve(mlp(), pl.DataLoss(X, Y, loss=pl.losses.mae), pl.LevenbergMarquardt(), max_steps=5)
+
+
+def test_a_finished_checkpoint_continues_with_a_larger_budget(tmp_path):
+    path = tmp_path / "fit.ckpt"
+    opt = optax.adam(1e-2)
+    short = pl.fit(mlp(), OBJ, opt, steps=20, progress=False, checkpoint=path, checkpoint_every=10)
+    longer = pl.fit(mlp(), OBJ, opt, steps=30, progress=False, checkpoint=path, checkpoint_every=10)
+    ref = pl.fit(mlp(), OBJ, opt, steps=30, progress=False)
+    assert int(short.steps) == 20 and int(longer.steps) == 30
+    np.testing.assert_allclose(longer.history["total"], ref.history["total"], rtol=1e-12)
+    np.testing.assert_allclose(longer.loss, ref.loss, rtol=1e-12)
