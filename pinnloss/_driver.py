@@ -85,8 +85,8 @@ def _chunk(
         state = eqx.tree_at(
             lambda s: s.result, state, RESULTS.where(spent, RESULTS.running, state.result)
         )
-    vals0 = jax.eval_shape(problem.values, y)[1]
-    hist = jnp.full((length if record else 0, vals0.shape[0] + 1), jnp.nan, vals0.dtype)
+    dtype = jnp.result_type(*jax.tree_util.tree_leaves(y))
+    hist = jnp.full((length if record else 0, len(problem.names) + 1), jnp.nan, dtype)
     end = jnp.minimum(start + length, stop)
 
     def cond(carry):

@@ -56,15 +56,15 @@ class Problem(eqx.Module):
         """The length of each term's residual block (known at trace time)."""
         return tuple(int(b.size) for b in jax.eval_shape(self.residual_blocks, y))
 
-    def sqrt_weights(self, y, dtype) -> Array:
+    def sqrt_weights(self, sizes: tuple[int, ...], dtype) -> Array:
         r"""$\sqrt{w_k}$ repeated over term $k$'s residuals: `sqrt_weights * residuals` has the
         objective as its sum of squares."""
         w = jnp.sqrt(self.objective.weights.astype(dtype))
-        return jnp.concatenate([jnp.full((s,), w[k], dtype) for k, s in enumerate(self.sizes(y))])
+        return jnp.concatenate([jnp.full((s,), w[k], dtype) for k, s in enumerate(sizes)])
 
-    def values_from_residuals(self, y, u: Array) -> tuple[Array, Array]:
+    def values_from_residuals(self, u: Array, sizes: tuple[int, ...]) -> tuple[Array, Array]:
         """(total, term values) from the unweighted stacked residuals `u`, at no model cost."""
-        bounds = np.cumsum((0,) + self.sizes(y))
+        bounds = np.cumsum((0,) + tuple(sizes))
         vals = jnp.stack([jnp.sum(u[a:b] ** 2) for a, b in zip(bounds[:-1], bounds[1:])])
         return jnp.dot(self.objective.weights.astype(vals.dtype), vals), vals
 

@@ -12,6 +12,7 @@ dual m×m form took 10 ms (2-core CPU, float64).
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
 
@@ -263,20 +264,21 @@ class LevenbergMarquardt(AbstractSolver):
     geodesic: GeodesicFD | GeodesicExact | None = GeodesicFD()
     tol: float | Array = eqx.field(converter=jnp.asarray, default=1e-10)
     atol: float | Array = eqx.field(converter=jnp.asarray, default=0.0)
+    sizes: tuple[int, ...] | None = eqx.field(static=True, default=None)  # set by specialise
 
     def _setup(self, problem: Problem, y):
         flat, unravel = ravel_pytree(y)
-        sw = problem.sqrt_weights(y, flat.dtype)
+        sw = problem.sqrt_weights(self.sizes, flat.dtype)
         resid = lambda x: sw * problem.residuals(unravel(x))
-        m, n = sw.size, flat.size
-        return flat, unravel, sw, resid, m, n
+        return flat, unravel, sw, resid, sw.size, flat.size
 
     def specialise(self, problem: Problem, y) -> LevenbergMarquardt:
-        """This solver with its linear solve fixed for the problem's shapes."""
+        """This solver with the residual sizes recorded (one trace of the residuals) and its
+        linear solve fixed for the problem's shapes."""
         flat, _ = ravel_pytree(y)
-        m = sum(problem.sizes(y))
-        ls = self.linear_solve.resolve(m, flat.size, flat.dtype.itemsize)
-        return eqx.tree_at(lambda s: s.linear_solve, self, ls)
+        sizes = problem.sizes(y)
+        ls = self.linear_solve.resolve(sum(sizes), flat.size, flat.dtype.itemsize)
+        return dataclasses.replace(self, linear_solve=ls, sizes=sizes)
 
     def init(self, problem: Problem, y, state: Any | None = None) -> LMState:
         flat, _, sw, _, m, n = self._setup(problem, y)
@@ -284,7 +286,7 @@ class LevenbergMarquardt(AbstractSolver):
         u = problem.residuals(y)
         loss = jnp.sum((sw * u) ** 2)
         finite = jnp.isfinite(loss)
-        _, vals = problem.values_from_residuals(y, u)
+        _, vals = problem.values_from_residuals(u, self.sizes)
         bad = ~jnp.isfinite(vals)
         atol = jnp.asarray(self.atol, dtype)
         result = RESULTS.where(
@@ -318,7 +320,7 @@ class LevenbergMarquardt(AbstractSolver):
         eps = jnp.finfo(dtype).eps
         tol = jnp.asarray(self.tol, dtype)
         atol = jnp.asarray(self.atol, dtype)
-        total, vals = problem.values_from_residuals(y, state.u)
+        total, vals = problem.values_from_residuals(state.u, self.sizes)
         record = jnp.concatenate([vals, total[None]])
 
         r = sw * state.u

@@ -12,7 +12,7 @@ import numpy as np
 from .._lsq import least_squares
 from .._terms import DataMSE
 from ._data import EV_PER_A3_TO_GPA, EVData, check_precision
-from ._fit import _fit_one
+from ._fit import _fit_one, energy_terms
 from ._forms import form_class
 from ._net import EnergyNet
 from ._properties import EOSProperties, _core
@@ -78,14 +78,15 @@ def _summarise(samples: dict[str, np.ndarray], valid: np.ndarray, where: str, we
 
 
 @eqx.filter_jit
-def _bootstrap_run(cls, vn, yn, w, max_steps, tol):
-    def one(wi):
-        form, ok, _ = _fit_one(cls, vn, yn, wi, max_steps, tol)
+def _bootstrap_run(cls, objectives, w, max_steps, tol):
+    def one(objective, wi):
+        form, ok, _ = _fit_one(cls, objective, wi, max_steps, tol)
+        vn = objective.x
         p = _core(form, vn[0], vn[-1])
         distinct = jnp.sum(wi > 0)
         return p, ok & p.valid & (distinct >= cls.n_params)
 
-    return jax.vmap(one)(w)
+    return eqx.filter_vmap(one)(objectives, w)
 
 
 def bootstrap(
@@ -126,9 +127,9 @@ def bootstrap(
     s = float(np.ptp(data.energy))
     idx = jax.random.randint(key, (int(n), N), 0, N)
     counts = jax.vmap(lambda i: jnp.zeros(N).at[i].add(1.0))(idx)
-    p, valid = _bootstrap_run(
-        cls, jnp.asarray(data.volume / c), jnp.asarray(data.energy / s), counts, max_steps, tol
-    )
+    tile = lambda a: np.broadcast_to(np.asarray(a), (int(n), N))
+    objectives = energy_terms(tile(data.volume / c), tile(data.energy / s), counts)
+    p, valid = _bootstrap_run(cls, objectives, counts, max_steps, tol)
     b0 = np.asarray(p.b0, np.float64) * s / c
     samples = {
         "v0": np.asarray(p.v0, np.float64) * c,

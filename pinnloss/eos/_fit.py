@@ -77,7 +77,18 @@ def cubic_guess(volume: Array, energy: Array, weights: Array | None = None):
     )
 
 
-def _fit_one(cls, vn, yn, w, max_steps, tol):
+def energy_terms(vn, yn, w) -> DataMSE:
+    """The `DataMSE` of (a batch of) rescaled curves, built and checked once, on the host.
+
+    Built outside `vmap`, so its checks run now, on concrete data: a term built from traced
+    data carries `eqx.error_if` checks, whose host callbacks also keep the compiled fit out
+    of the persistent compilation cache (the CLI's second run would compile again).
+    """
+    return DataMSE(jnp.asarray(vn), jnp.asarray(yn), weights=jnp.asarray(w), name="energy")
+
+
+def _fit_one(cls, objective: DataMSE, w, max_steps, tol):
+    vn, yn = objective.x, objective.y
     e0, v0, b0, b1, ok = cubic_guess(vn, yn, w)
     # a harmless start where the cubic has no minimum; flagged invalid below
     safe = lambda a, d: jnp.where(ok, a, d)
@@ -87,14 +98,13 @@ def _fit_one(cls, vn, yn, w, max_steps, tol):
         form = cls(e0, v0, b0, b1, b2)
     else:
         form = cls(e0, v0, b0, b1)
-    objective = DataMSE(vn, yn, weights=w, name="energy")
     # no throw: a curve that fails is flagged (and explained) by fit_eos, not raised mid-batch
     res = least_squares(form, objective, max_steps=max_steps, tol=tol, throw=False)
     return res.model, ok, res.loss
 
 
 _fit_batch = eqx.filter_jit(
-    eqx.filter_vmap(_fit_one, in_axes=(None, 0, 0, 0, None, None)),
+    eqx.filter_vmap(_fit_one, in_axes=(None, 0, 0, None, None)),
 )
 
 
@@ -179,9 +189,7 @@ def fit_eos(
             raise ValueError("fit_eos: weights must be finite, non-negative and not all zero.")
     vn = v / c[:, None]
     yn = e / s[:, None]
-    fitted, ok, _ = _fit_batch(
-        cls, jnp.asarray(vn), jnp.asarray(yn), jnp.asarray(w), max_steps, tol
-    )
+    fitted, ok, _ = _fit_batch(cls, energy_terms(vn, yn, w), jnp.asarray(w), max_steps, tol)
 
     p = {k: np.asarray(a, dtype=np.float64) for k, a in fitted.params().items()}
     out = {
