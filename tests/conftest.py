@@ -1,6 +1,8 @@
 """Test configuration: float64 everywhere (E(V) energies and finite differences need it)."""
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 
@@ -11,7 +13,10 @@ jax.config.update("jax_enable_x64", True)
 os.environ.setdefault("PINNLOSS_SMOKE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 # the CLI turns on JAX's persistent compilation cache: keep the tests' out of ~/.cache
-os.environ.setdefault("PINNLOSS_CACHE_DIR", tempfile.mkdtemp(prefix="pinnloss-test-cache-"))
+if "PINNLOSS_CACHE_DIR" not in os.environ:
+    _cache = tempfile.mkdtemp(prefix="pinnloss-test-cache-")
+    os.environ["PINNLOSS_CACHE_DIR"] = _cache
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
 sys.path.insert(0, os.path.dirname(__file__))
 
 
