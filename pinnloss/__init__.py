@@ -10,6 +10,7 @@ from ._checkpoint import load_checkpoint as load_checkpoint
 from ._checkpoint import save_checkpoint as save_checkpoint
 from ._curvature import gauss_newton_matrix as gauss_newton_matrix
 from ._curvature import hessian_matrix as hessian_matrix
+from ._driver import UnderdeterminedWarning as UnderdeterminedWarning
 from ._fit import FitResult as FitResult
 from ._fit import fit as fit
 from ._lsq import LeastSquaresResult as LeastSquaresResult

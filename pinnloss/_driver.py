@@ -17,6 +17,7 @@ import contextlib
 import contextvars
 import math
 import os
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -28,11 +29,16 @@ import numpy as np
 from ._checkpoint import fingerprint, read_raw, tree_from_bytes, write_checkpoint
 from ._solution import _SUCCESS, RESULTS, NonFiniteLossError, Solution, SolveError, is_success
 from ._solvers._base import AbstractSolver, Problem
+from ._terms import Residual
 from ._validate import is_concrete
 
 __all__ = ["run", "collect_failures", "trace_count"]
 
 _TRACES = {"chunk": 0}
+
+
+class UnderdeterminedWarning(UserWarning):
+    """A PDE objective with fewer residuals than parameters."""
 
 
 def trace_count() -> int:
@@ -303,6 +309,24 @@ def default_chunk(steps: int, progress: bool, every: int | None) -> int:
     return max(1, min(chunk, steps))
 
 
+def _warn_if_underdetermined(problem: Problem, y, where: str) -> None:
+    """Warn when a PDE objective has fewer residuals than parameters: the fit can match
+    every collocation point and still miss the solution between them."""
+    if not any(isinstance(t, Residual) for t in problem.objective.terms):
+        return
+    m = sum(problem.sizes(y))
+    n = sum(int(np.size(a)) for a in jax.tree_util.tree_leaves(y))
+    if n > m:
+        warnings.warn(
+            f"{where}: the objective has {m} residuals but the model {n} parameters; with "
+            "more parameters than residuals a PDE fit can match every collocation point and "
+            "still miss the solution between them. Use more collocation points (several "
+            "per parameter), or a smaller model.",
+            UnderdeterminedWarning,
+            stacklevel=5,
+        )
+
+
 def _history(rows: list, names, max_steps: int) -> dict[str, Any]:
     """`{name: values}` and `"total"`, each `max_steps` long, NaN after the last step run."""
     if len(rows) == 1 and isinstance(rows[0], jax.Array) and rows[0].shape[0] >= max_steps:
@@ -398,6 +422,7 @@ def run(
         raise ValueError(f"{where}: the model has no trainable (inexact array) parameters.")
     problem = Problem(objective, static)
     traced = not _is_concrete(y, problem, solver, state)
+    _warn_if_underdetermined(problem, y, where)
     if traced:
         if checkpoint is not None or callback is not None:
             raise ValueError(

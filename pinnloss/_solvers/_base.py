@@ -56,6 +56,25 @@ class Problem(eqx.Module):
         """The length of each term's residual block (known at trace time)."""
         return tuple(int(b.size) for b in jax.eval_shape(self.residual_blocks, y))
 
+    def jacobian(self, x: Array, unravel, sizes: tuple[int, ...]) -> Array:
+        r"""The Jacobian of the unweighted stacked residuals with respect to the flat
+        parameters `x`, assembled term by term: a pointwise term by `vmap` of each point's
+        own Jacobian (one pass per point), any other by `jax.jacrev` (m passes) or
+        `jax.jacfwd` (n passes), whichever is fewer."""
+        n = x.size
+        blocks = []
+        for term, m_k in zip(self.objective.terms, sizes):
+            pw = term.pointwise()
+            if pw is not None:
+                fn, points = pw
+                row = lambda z, p, fn=fn: jnp.ravel(fn(self.model(unravel(z)), p))
+                J = jax.vmap(jax.jacrev(row), in_axes=(None, 0))(x, points).reshape(m_k, n)
+            else:
+                blk = lambda z, term=term: jnp.ravel(term.scaled_residuals(self.model(unravel(z))))
+                J = (jax.jacrev if m_k <= n else jax.jacfwd)(blk)(x)
+            blocks.append(J)
+        return jnp.concatenate(blocks)
+
     def sqrt_weights(self, sizes: tuple[int, ...], dtype) -> Array:
         r"""$\sqrt{w_k}$ repeated over term $k$'s residuals: `sqrt_weights * residuals` has the
         objective as its sum of squares."""

@@ -61,8 +61,11 @@ class AbstractLinearSolve(eqx.Module):
     dense: ClassVar[bool] = True
 
     @abc.abstractmethod
-    def linearise(self, resid, x: Array, cache: Array, stale: Array) -> tuple[Linearisation, Array]:
-        """Linearise `resid` at `x`; `cache` is the last J (recompute only if `stale`)."""
+    def linearise(
+        self, resid, jac, x: Array, cache: Array, stale: Array
+    ) -> tuple[Linearisation, Array]:
+        """Linearise `resid` at `x`; `jac(x)` forms the dense Jacobian; `cache` is the last
+        one (recomputed only if `stale`)."""
 
     def cache_shape(self, m: int, n: int) -> tuple[int, ...]:
         return (m, n) if self.dense else (0,)
@@ -72,10 +75,8 @@ class AbstractLinearSolve(eqx.Module):
         return self
 
 
-def _dense_linearise(form: str, resid, x, cache, stale):
+def _dense_linearise(form: str, jac, x, cache, stale):
     m, n = cache.shape
-    # reverse mode costs m passes, forward mode n: pick by shape
-    jac = jax.jacrev(resid) if m <= n else jax.jacfwd(resid)
     J = jax.lax.cond(stale, jac, lambda _: cache, x)
 
     def solve(mu, b):
@@ -96,15 +97,15 @@ def _dense_linearise(form: str, resid, x, cache, stale):
 class DenseDual(AbstractLinearSolve):
     r"""Form $J$, solve the dual $(JJ^\top + \mu I)a = b$, $\delta = J^\top a$: m×m, for m < n."""
 
-    def linearise(self, resid, x, cache, stale):
-        return _dense_linearise("dual", resid, x, cache, stale)
+    def linearise(self, resid, jac, x, cache, stale):
+        return _dense_linearise("dual", jac, x, cache, stale)
 
 
 class DensePrimal(AbstractLinearSolve):
     r"""Form $J$ and solve the primal $(J^\top J + \mu I)\delta = J^\top b$: n×n, for m ≥ n."""
 
-    def linearise(self, resid, x, cache, stale):
-        return _dense_linearise("primal", resid, x, cache, stale)
+    def linearise(self, resid, jac, x, cache, stale):
+        return _dense_linearise("primal", jac, x, cache, stale)
 
 
 class MatrixFreeCG(AbstractLinearSolve):
@@ -153,7 +154,7 @@ class MatrixFreeCG(AbstractLinearSolve):
             return lx.linear_solve(lop, b, solver, throw=False).value
         return jax.scipy.sparse.linalg.cg(op, b, tol=tol, maxiter=self.maxiter)[0]
 
-    def linearise(self, resid, x, cache, stale):
+    def linearise(self, resid, jac, x, cache, stale):
         _, jvp = jax.linearize(resid, x)
         vjp_t = jax.linear_transpose(jvp, x)
         vjp = lambda u: vjp_t(u)[0]
@@ -188,7 +189,7 @@ class AutoLinearSolve(AbstractLinearSolve):
     dense_limit: int = eqx.field(static=True, default=2**25)
     cg: MatrixFreeCG = MatrixFreeCG()
 
-    def linearise(self, resid, x, cache, stale):  # pragma: no cover - resolved first
+    def linearise(self, resid, jac, x, cache, stale):  # pragma: no cover - resolved first
         raise RuntimeError("AutoLinearSolve must be resolved with .resolve(m, n, itemsize).")
 
     def resolve(self, m, n, itemsize):
@@ -325,7 +326,8 @@ class LevenbergMarquardt(AbstractSolver):
 
         r = sw * state.u
         F = 0.5 * state.loss
-        lin, jac = self.linear_solve.linearise(resid, flat, state.jac, state.stale)
+        jac_fn = lambda z: sw[:, None] * problem.jacobian(z, unravel, self.sizes)
+        lin, jac = self.linear_solve.linearise(resid, jac_fn, flat, state.jac, state.stale)
         mu = jax.lax.cond(state.mu > 0, lambda: state.mu, lin.mu0)
         mu = jnp.where(mu > 0, mu, 1.0)
         g = lin.vjp(r)
