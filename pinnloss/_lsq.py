@@ -102,8 +102,8 @@ def least_squares(
             accepted step lowers the loss by less than `tol` relative.
         atol: stop when the loss is at or below `atol`.
         method: `"auto"`, `"dual"` (m×m), `"primal"` (n×n) or `"cg"` (matrix-free
-            conjugate gradients, never forming $J$). `"auto"` takes `"cg"` when a dense
-            $J$ would cost more than 500 passes or hold more than 2²⁵ entries, else the
+            conjugate gradients, never forming $J$). `"auto"` takes `"cg"` when the smaller
+            side exceeds 4000 or a dense $J$ would hold more than 2²⁵ entries, else the
             dual form when m < n, else the primal.
         geodesic: `"fd"` (finite difference, default), `"exact"` or `"off"`.
         cg_tol, cg_maxiter, cg_solver: settings of each CG solve (`"jax"` or `"lineax"`).

@@ -69,7 +69,8 @@ def test_auto_never_forms_a_huge_dense_jacobian():
     assert isinstance(auto.resolve(10**6, 97, 8), pl.MatrixFreeCG)
     assert isinstance(auto.resolve(9, 1185, 8), pl.DenseDual)
     assert isinstance(auto.resolve(1000, 97, 8), pl.DensePrimal)
-    assert isinstance(auto.resolve(600, 1185, 8), pl.MatrixFreeCG)  # min(m, n) > 500
+    assert isinstance(auto.resolve(600, 1185, 8), pl.DenseDual)  # 2-D Poisson: dense is cheap
+    assert isinstance(auto.resolve(5000, 6000, 8), pl.MatrixFreeCG)  # min(m, n) > 4000
     assert isinstance(pl.AutoLinearSolve(dense_limit=10**4).resolve(1000, 97, 8), pl.MatrixFreeCG)
 
 

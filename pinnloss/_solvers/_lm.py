@@ -175,17 +175,23 @@ class MatrixFreeCG(AbstractLinearSolve):
 
 
 class AutoLinearSolve(AbstractLinearSolve):
-    """Pick by shape at trace time: CG when a dense J is costly, else dual (m < n) or primal.
+    """Pick by shape at trace time: dense dual (m < n) or primal while cheap, else CG.
+
+    With per-point Jacobian rows a dense step is cheap far beyond the old 500-pass rule:
+    on 2-D Poisson (m = 600 residuals, n = 1185 parameters) 200 dense dual steps reached a
+    relative L2 error of 7.7e-7 in 13 s, where CG with 100 iterations per solve stopped
+    near 3e-4 (2-core CPU). CG is kept for systems whose Cholesky would be large or whose
+    Jacobian would not fit in memory.
 
     Args:
-        cg_threshold: CG when a dense J would take more than this many passes
-            (min(m, n) > cg_threshold).
+        cg_threshold: CG when the smaller side exceeds this (min(m, n) > cg_threshold: a
+            4000² Cholesky is ~21 GFLOP per step).
         dense_limit: CG when a dense J would hold more than this many entries (m·n), so
             a million data points never form a gigabyte Jacobian.
         cg: the CG settings used when CG is picked.
     """
 
-    cg_threshold: int = eqx.field(static=True, default=500)
+    cg_threshold: int = eqx.field(static=True, default=4000)
     dense_limit: int = eqx.field(static=True, default=2**25)
     cg: MatrixFreeCG = MatrixFreeCG()
 
