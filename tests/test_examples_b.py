@@ -177,9 +177,19 @@ def test_per_sample_outlier_dominates(tmp_path):
     assert abs(r["slope_shift"]) > 0.05
 
 
+def test_helmholtz_inverse_recovers_the_wavenumber(tmp_path):
+    import helmholtz_inverse
+
+    r = _run(helmholtz_inverse, tmp_path)
+    assert abs(r["k_exact_data"] - 2.0) < 1e-6  # exact data: k to (at least) 6 digits
+    assert abs(r["k_noisy_data"] - 2.0) < 1e-2  # noise 0.01 on 12 points
+    assert r["field_max_error"] < 1e-4
+
+
 @pytest.mark.parametrize(
     "name",
     [
+        "helmholtz_inverse",
         "keypoints",
         "lqr_imitation",
         "unit_vectors",
