@@ -38,9 +38,12 @@ $a_k = b_k h_k - 1 \ge 0$:
 Safeguards: $H_0 = I$, rescaled before the first update to
 $(s^\top y / y^\top y)\,I$ (Nocedal & Wright eq. 6.20); the update is skipped (H kept)
 when $s^\top y \le \epsilon \lVert s\rVert \lVert y\rVert$ (curvature condition fails);
-when $d_k$ is not a descent direction, or the line search ends without decreasing the
-loss, $H$ is reset to $I$ (the step is then steepest descent, or no step at all), so the
-loss never increases from one step to the next.
+when $d_k$ is not a descent direction, or the line search ends without a decrease (neither
+$f$ lower nor the line search's own decrease condition met), $H$ is reset to $I$ (the step
+is then steepest descent, or no step at all). The loss therefore never increases, except
+by at most $10^{-6}\lvert f\rvert$ where the zoom line search accepts Hager & Zhang's
+approximate decrease next to a minimum (so it converges past the square root of
+machine precision).
 
 The update of $H$ is deferred to the next call: the state stores $s_k$ and $g_k$, and
 $y_k$ is formed from the gradient the next `update` receives. Used through `pl.fit`, each
@@ -49,7 +52,7 @@ step costs one value-and-gradient plus those of the line search (usually one or 
 References:
     J. F. Urbán, P. Stefanou, J. A. Pons, "Unveiling the optimization process of physics
     informed neural networks: how accurate and competitive can PINNs be?", J. Comput.
-    Phys. 523 (2025) 113656, arXiv:2405.04230.
+    Phys. (2025), arXiv:2405.04230.
     S. S. Oren, D. G. Luenberger, "Self-scaling variable metric (SSVM) algorithms",
     Management Science 20 (1974) 845–862.
     M. Al-Baali, "Numerical experience with a class of self-scaling quasi-Newton
