@@ -45,17 +45,20 @@ def main():
     print("| m | per-point rows | jacrev of the stacked vector | ratio | max difference |")
     print("|---|---|---|---|---|")
     for m in (100, 200, 400):
-        pts = jax.random.uniform(jax.random.key(1), (m, 2))
-        problem = Problem(pl.Objective.of(pl.Residual(poisson, pts)), static)
-        sizes = (m,)
-        rows = jax.jit(lambda z: problem.jacobian(z, unravel, sizes))
-        full = jax.jit(jax.jacrev(lambda z: problem.residuals(unravel(z))))
-        diff = float(jnp.max(jnp.abs(rows(x) - full(x))))
-        t_rows, t_full = best(lambda: rows(x)), best(lambda: full(x))
-        print(
-            f"| {m} | {1e3 * t_rows:.1f} ms | {1e3 * t_full:.1f} ms | "
-            f"{t_full / t_rows:.0f}× faster | {diff:.1e} |"
-        )
+        print(measure(m, x, unravel, static))
+
+
+def measure(m, x, unravel, static):
+    pts = jax.random.uniform(jax.random.key(1), (m, 2))
+    problem = Problem(pl.Objective.of(pl.Residual(poisson, pts)), static)
+    rows = jax.jit(lambda z: problem.jacobian(z, unravel, (m,)))
+    full = jax.jit(jax.jacrev(lambda z: problem.residuals(unravel(z))))
+    diff = float(jnp.max(jnp.abs(rows(x) - full(x))))
+    t_rows, t_full = best(lambda: rows(x)), best(lambda: full(x))
+    return (
+        f"| {m} | {1e3 * t_rows:.1f} ms | {1e3 * t_full:.1f} ms | "
+        f"{t_full / t_rows:.0f}× faster | {diff:.1e} |"
+    )
 
 
 if __name__ == "__main__":
