@@ -48,13 +48,16 @@ __all__ = [
 _METHODS = ("auto", "hessian_trace", "fwd_over_rev", "taylor")
 
 # Laplacian method for "auto", measured by a script outside the package (MLP d→32→32→1 tanh,
-# float64, 1000 points vmapped under jit, best of 20, 2-core CPU, jax 0.10.2). Value, then
-# gradient of the mean squared Laplacian w.r.t. the parameters, in ms:
-#                  d = 2         d = 5
-#   hessian_trace  0.90 / 4.45   1.19 /  8.81
-#   fwd_over_rev   0.66 / 3.81   1.14 /  8.54
-#   taylor         1.05 / 3.80   1.61 / 13.02
-# fwd_over_rev is fastest or tied in all four, so "auto" takes it.
+# float64, 1000 points vmapped under jit, best of 20, shared 2-core CPU, jax 0.10.2). Value,
+# then gradient of the mean squared Laplacian w.r.t. the parameters, in ms; run 1 with a
+# hand-written copy, run 2 with this module:
+#                  d = 2 (run 1)  d = 5 (run 1)   d = 2 (run 2)  d = 5 (run 2)
+#   hessian_trace  0.90 / 4.45    1.19 /  8.81    0.83 / 3.45    1.05 / 5.92
+#   fwd_over_rev   0.66 / 3.81    1.14 /  8.54    0.63 / 4.20    1.27 / 5.92
+#   taylor         1.05 / 3.80    1.61 / 13.02    0.91 / 3.31    1.37 / 6.92
+# The three are within ~25% of each other and the ranking moves with the machine's load;
+# fwd_over_rev is fastest in 5 of 8 cells and never more than 1.27x the best, taylor is the
+# slowest at d = 5, so "auto" takes fwd_over_rev.
 _AUTO = "fwd_over_rev"
 
 
@@ -209,10 +212,12 @@ def laplacian(u: Callable, method: str = "auto", *, exclude: Sequence[int] = ())
     - `"taylor"`: $\sum_i \frac{d^2}{ds^2}u(x + s e_i)$ by Taylor mode (`jax.experimental.jet`;
       a model with a primitive jet has no rule for, such as `jnp.prod`, falls back to
       `"fwd_over_rev"`);
-    - `"auto"`: `"fwd_over_rev"`, measured fastest for an MLP d→32→32→1 (tanh, float64,
-      1000 points, 2-core CPU): value 0.66 / 1.14 ms for d = 2 / 5 against 0.90 / 1.19
-      (hessian_trace) and 1.05 / 1.61 (taylor); gradient w.r.t. the parameters 3.81 /
-      8.54 ms against 4.45 / 8.81 and 3.80 / 13.0.
+    - `"auto"`: `"fwd_over_rev"`, measured for an MLP d→32→32→1 (tanh, float64, 1000
+      points, shared 2-core CPU; value / gradient w.r.t. the parameters, ms, two runs):
+      d = 2: 0.66 / 3.81 and 0.63 / 4.20 against hessian_trace 0.90 / 4.45 and 0.83 /
+      3.45, taylor 1.05 / 3.80 and 0.91 / 3.31; d = 5: 1.14 / 8.54 and 1.27 / 5.92 against
+      1.19 / 8.81 and 1.05 / 5.92, taylor 1.61 / 13.0 and 1.37 / 6.92. The three are
+      within ~25% (fwd_over_rev never over 1.27x the best); taylor is slowest at d = 5.
 
     Args:
         u: a model `u(x)` returning shape `()` or `(1,)`; `x` a scalar or shape `(d,)`.
