@@ -7,6 +7,7 @@ from . import balancing as balancing
 from . import eos as eos
 from . import losses as losses
 from . import optimizers as optimizers
+from . import pde as pde
 from . import plot as plot
 from ._checkpoint import load_checkpoint as load_checkpoint
 from ._checkpoint import save_checkpoint as save_checkpoint
