@@ -1,6 +1,8 @@
 """Shared test helpers."""
 
+import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -23,3 +25,23 @@ def tree_allclose(a, b, *, rtol=None, atol=None):
         if not np.allclose(x, y, rtol=r, atol=t):
             return False
     return True
+
+
+class Poly(eqx.Module):
+    """f(x) = a + b x + c x^2 + d sin(x): smooth, scalar in, scalar out."""
+
+    c: jax.Array
+
+    def __call__(self, x):
+        a, b, c, d = self.c
+        return a + b * x + c * x**2 + d * jnp.sin(x)
+
+
+class Vec(eqx.Module):
+    """f(x) = W tanh(A x): vector in (2,), vector out (3,)."""
+
+    A: jax.Array
+    W: jax.Array
+
+    def __call__(self, x):
+        return self.W @ jnp.tanh(self.A @ x)

@@ -6,29 +6,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import Poly, Vec
 
 import pinnloss as pl
 from pinnloss import losses as L
-
-
-class Poly(eqx.Module):
-    """f(x) = a + b x + c x^2 + d sin(x): smooth, scalar in, scalar out."""
-
-    c: jax.Array
-
-    def __call__(self, x):
-        a, b, c, d = self.c
-        return a + b * x + c * x**2 + d * jnp.sin(x)
-
-
-class Vec(eqx.Module):
-    """f(x) = W tanh(A x): vector in (2,), vector out (3,)."""
-
-    A: jax.Array
-    W: jax.Array
-
-    def __call__(self, x):
-        return self.W @ jnp.tanh(self.A @ x)
 
 
 @pytest.fixture

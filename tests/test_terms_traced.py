@@ -12,26 +12,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import Poly, Vec
 
 import pinnloss as pl
 from pinnloss import eos
 from pinnloss import losses as L
-
-
-class Poly(eqx.Module):
-    c: jax.Array
-
-    def __call__(self, x):
-        a, b, c, d = self.c
-        return a + b * x + c * x**2 + d * jnp.sin(x)
-
-
-class Vec(eqx.Module):
-    A: jax.Array
-    W: jax.Array
-
-    def __call__(self, x):
-        return self.W @ jnp.tanh(self.A @ x)
 
 
 class Column(eqx.Module):
