@@ -71,11 +71,13 @@ def main():
     model, obj = problem()
     adam, lbfgs, ssbroyden = optax.adam(1e-3), optax.lbfgs(), pl.optimizers.ssbroyden()
     fit = lambda opt, n: lambda: pl.fit(model, obj, opt, steps=n, progress=False)
+    gauss_newton = lambda: pl.solve(model, obj, pl.GaussNewton(), max_steps=200, throw=False)
     rows = [
         (
             "pl.least_squares, defaults (200 steps)",
             lambda: pl.least_squares(model, obj, throw=False),
         ),
+        ("pl.solve pl.GaussNewton(), 200 steps (energy natural gradient)", gauss_newton),
         ("pl.fit pl.optimizers.ssbroyden(), 2000 steps", fit(ssbroyden, 2000)),
         ("pl.fit optax.lbfgs, 1000 steps", fit(lbfgs, 1000)),
         ("pl.fit Adam 1e-3, 5000 steps", fit(adam, 5000)),

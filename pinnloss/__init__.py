@@ -32,6 +32,7 @@ from ._solvers import AbstractSolver as AbstractSolver
 from ._solvers import AutoLinearSolve as AutoLinearSolve
 from ._solvers import DenseDual as DenseDual
 from ._solvers import DensePrimal as DensePrimal
+from ._solvers import GaussNewton as GaussNewton
 from ._solvers import GeodesicExact as GeodesicExact
 from ._solvers import GeodesicFD as GeodesicFD
 from ._solvers import LevenbergMarquardt as LevenbergMarquardt

@@ -3,6 +3,8 @@
 from ._base import AbstractSolver as AbstractSolver
 from ._base import AbstractState as AbstractState
 from ._base import Problem as Problem
+from ._gn import GaussNewton as GaussNewton
+from ._lm import AbstractLeastSquares as AbstractLeastSquares
 from ._lm import AbstractLinearSolve as AbstractLinearSolve
 from ._lm import AutoLinearSolve as AutoLinearSolve
 from ._lm import DenseDual as DenseDual

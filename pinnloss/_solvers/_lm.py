@@ -27,6 +27,7 @@ from .._validate import is_concrete
 from ._base import AbstractSolver, AbstractState, Problem
 
 __all__ = [
+    "AbstractLeastSquares",
     "LevenbergMarquardt",
     "LMState",
     "AbstractLinearSolve",
@@ -246,32 +247,18 @@ class LMState(AbstractState):
     failed_term: Array
 
 
-class LevenbergMarquardt(AbstractSolver):
-    r"""Levenberg–Marquardt on the stacked residuals $\sqrt{w_k/n_k}\,r_k$ of the objective.
-
-    Args:
-        linear_solve: `AutoLinearSolve()` (default), `DenseDual()`, `DensePrimal()` or
-            `MatrixFreeCG(...)`.
-        damping: the damping rule (`Nielsen()`).
-        geodesic: `GeodesicFD()` (default), `GeodesicExact()` or None.
-        tol: stop when a step changes the parameters by less than `tol` relative, or an
-            accepted step lowers the loss by less than `tol` relative.
-        atol: stop when the loss is at or below `atol`.
-
-    References: K. Levenberg (1944); D. Marquardt (1963); H. B. Nielsen, "Damping parameter
-    in Marquardt's method", IMM-REP-1999-05; M. Transtrum & J. Sethna, arXiv:1201.5885.
-    """
+class AbstractLeastSquares(AbstractSolver):
+    """What the second-order solvers on stacked residuals share: the linear solve, the
+    tolerances, the residual sizes (set by `specialise`), the state and its start."""
 
     converges: ClassVar[bool] = True
     budget_result: ClassVar[RESULTS] = RESULTS.max_steps_reached
     needs_square: ClassVar[bool] = True
 
-    linear_solve: AbstractLinearSolve = AutoLinearSolve()
-    damping: Nielsen = Nielsen()
-    geodesic: GeodesicFD | GeodesicExact | None = GeodesicFD()
-    tol: float | Array = eqx.field(converter=jnp.asarray, default=1e-10)
-    atol: float | Array = eqx.field(converter=jnp.asarray, default=0.0)
-    sizes: tuple[int, ...] | None = eqx.field(static=True, default=None)  # set by specialise
+    linear_solve: eqx.AbstractVar[AbstractLinearSolve]
+    tol: eqx.AbstractVar[Array]
+    atol: eqx.AbstractVar[Array]
+    sizes: eqx.AbstractVar[tuple[int, ...] | None]
 
     def _setup(self, problem: Problem, y):
         flat, unravel = ravel_pytree(y)
@@ -279,13 +266,16 @@ class LevenbergMarquardt(AbstractSolver):
         resid = lambda x: sw * problem.residuals(unravel(x))
         return flat, unravel, sw, resid, sw.size, flat.size
 
-    def specialise(self, problem: Problem, y) -> LevenbergMarquardt:
+    def specialise(self, problem: Problem, y):
         """This solver with the residual sizes recorded (one trace of the residuals) and its
         linear solve fixed for the problem's shapes."""
         flat, _ = ravel_pytree(y)
         sizes = problem.sizes(y)
         ls = self.linear_solve.resolve(sum(sizes), flat.size, flat.dtype.itemsize)
         return dataclasses.replace(self, linear_solve=ls, sizes=sizes)
+
+    def stats(self, state):
+        return dict(super().stats(state), accepted=state.accepted)
 
     def init(self, problem: Problem, y, state: Any | None = None) -> LMState:
         flat, _, sw, _, m, n = self._setup(problem, y)
@@ -320,6 +310,30 @@ class LevenbergMarquardt(AbstractSolver):
                 jnp.int32
             ),
         )
+
+
+class LevenbergMarquardt(AbstractLeastSquares):
+    r"""Levenberg–Marquardt on the stacked residuals $\sqrt{w_k/n_k}\,r_k$ of the objective.
+
+    Args:
+        linear_solve: `AutoLinearSolve()` (default), `DenseDual()`, `DensePrimal()` or
+            `MatrixFreeCG(...)`.
+        damping: the damping rule (`Nielsen()`).
+        geodesic: `GeodesicFD()` (default), `GeodesicExact()` or None.
+        tol: stop when a step changes the parameters by less than `tol` relative, or an
+            accepted step lowers the loss by less than `tol` relative.
+        atol: stop when the loss is at or below `atol`.
+
+    References: K. Levenberg (1944); D. Marquardt (1963); H. B. Nielsen, "Damping parameter
+    in Marquardt's method", IMM-REP-1999-05; M. Transtrum & J. Sethna, arXiv:1201.5885.
+    """
+
+    linear_solve: AbstractLinearSolve = AutoLinearSolve()
+    damping: Nielsen = Nielsen()
+    geodesic: GeodesicFD | GeodesicExact | None = GeodesicFD()
+    tol: float | Array = eqx.field(converter=jnp.asarray, default=1e-10)
+    atol: float | Array = eqx.field(converter=jnp.asarray, default=0.0)
+    sizes: tuple[int, ...] | None = eqx.field(static=True, default=None)  # set by specialise
 
     def step(self, problem: Problem, y, state: LMState, i: Array):
         flat, unravel, sw, resid, m, n = self._setup(problem, y)
@@ -393,6 +407,3 @@ class LevenbergMarquardt(AbstractSolver):
             failed_term=state.failed_term,
         )
         return unravel(jnp.where(accept, x_new, flat)), new_state, record
-
-    def stats(self, state):
-        return dict(super().stats(state), accepted=state.accepted)
