@@ -393,7 +393,13 @@ def _check_n(where: str, n) -> int:
 
 
 def _qmc(kind: str, d: int, n: int, seed) -> np.ndarray:
-    from scipy.stats import qmc
+    try:
+        from scipy.stats import qmc
+    except ImportError:  # scipy is in the `test` extra, not a core dependency
+        raise ImportError(
+            f"pde.Box.{kind}: quasi-random points come from scipy.stats.qmc; install scipy "
+            "(pip install scipy) or use .uniform / .grid."
+        ) from None
 
     if kind == "sobol":
         if n & (n - 1):
