@@ -49,10 +49,6 @@ def trace_count() -> int:
     return _TRACES["chunk"]
 
 
-def _is_concrete(*trees) -> bool:
-    return is_concrete(trees)
-
-
 def _select(pred, a, b):
     """`a` where `pred` else `b`, leaf by leaf (non-array leaves taken from `a`)."""
     return jax.tree_util.tree_map(
@@ -227,37 +223,35 @@ def _raise(sol: Solution, names, where: str, code: int) -> None:
     ti = int(sol.stats["failed_term"])
     term = names[ti] if 0 <= ti < len(names) else None
     R = RESULTS
-    if code == R.nonfinite_start._value.item():
-        what = f"term(s) [{term!r}] non-finite" if term else "the loss is non-finite"
+    nonfinite = {
+        int(R.nonfinite_start._value): (
+            0,
+            term,
+            "the initial loss is not finite at step 0 ("
+            + (f"term(s) [{term!r}] non-finite" if term else "the loss is non-finite")
+            + " at the starting model; the initial model is on this error's .model); check "
+            "the data and the model's starting point.",
+        ),
+        int(R.nonfinite_loss._value): (
+            step,
+            term,
+            f"the loss became non-finite at step {step} ("
+            + (f"term {term!r} is non-finite" if term else "the loss is non-finite")
+            + "); the last model with a finite loss is on this error's .model (lower the "
+            "learning rate or check the data).",
+        ),
+        int(R.nonfinite_jacobian._value): (
+            int(sol.steps),
+            None,
+            f"{R._index_to_message[code]} (after {int(sol.steps)} steps); the model on this "
+            "error's .model is the last iterate; check the residuals for non-differentiable "
+            "points such as sqrt(0) or log(0).",
+        ),
+    }
+    if code in nonfinite:
+        at, named, text = nonfinite[code]
         raise NonFiniteLossError(
-            f"{where}: the initial loss is not finite at step 0 ({what} at the starting model; "
-            "the initial model is on this error's .model); check the data and the model's "
-            "starting point.",
-            step=0,
-            term=term,
-            model=sol.model,
-            result=sol,
-        )
-    if code == R.nonfinite_loss._value.item():
-        what = f"term {term!r} is non-finite" if term else "the loss is non-finite"
-        raise NonFiniteLossError(
-            f"{where}: the loss became non-finite at step {step} ({what}); the last model with "
-            "a finite loss is on this error's .model (lower the learning rate or check the "
-            "data).",
-            step=step,
-            term=term,
-            model=sol.model,
-            result=sol,
-        )
-    if code == R.nonfinite_jacobian._value.item():
-        raise NonFiniteLossError(
-            f"{where}: {R._index_to_message[code]} (after {int(sol.steps)} steps); the model "
-            "on this error's .model is the last iterate; check the residuals for "
-            "non-differentiable points such as sqrt(0) or log(0).",
-            step=int(sol.steps),
-            term=None,
-            model=sol.model,
-            result=sol,
+            f"{where}: {text}", step=at, term=named, model=sol.model, result=sol
         )
     raise SolveError(
         f"{where}: {R._index_to_message[code]} (loss {float(sol.loss):.3e} after "
@@ -269,7 +263,7 @@ def _raise(sol: Solution, names, where: str, code: int) -> None:
 def _finish(sol: Solution, names, where: str, throw: bool) -> Solution:
     if not throw:
         return sol
-    if _is_concrete(sol.result, sol.stats):
+    if is_concrete((sol.result, sol.stats)):
         codes = np.asarray(sol.result._value)
         ok = np.isin(codes, _SUCCESS_CODES)
         if not ok.all():
@@ -330,9 +324,9 @@ def _warn_if_underdetermined(problem: Problem, y, where: str) -> None:
         )
 
 
-def _history(rows: list, names, max_steps: int) -> dict[str, Any]:
+def _history(rows: list, names, max_steps: int, traced: bool) -> dict[str, Any]:
     """`{name: values}` and `"total"`, each `max_steps` long, NaN after the last step run."""
-    if len(rows) == 1 and isinstance(rows[0], jax.Array) and rows[0].shape[0] >= max_steps:
+    if traced:
         h = rows[0][:max_steps]  # the traced buffer: one chunk of max(max_steps, 1) rows
     else:
         got = np.concatenate(rows, 0) if rows else np.zeros((0, len(names) + 1))
@@ -424,7 +418,7 @@ def run(
     if not jax.tree_util.tree_leaves(y):
         raise ValueError(f"{where}: the model has no trainable (inexact array) parameters.")
     problem = Problem(objective, static)
-    traced = not _is_concrete(y, problem, solver, state)
+    traced = not is_concrete((y, problem, solver, state))
     _warn_if_underdetermined(problem, y, where)
     if traced:
         if checkpoint is not None or callback is not None:
@@ -477,7 +471,7 @@ def run(
         loss=loss,
         steps=i,
         result=state.result,
-        history=_history(rows, objective.names, max_steps) if history else None,
+        history=_history(rows, objective.names, max_steps, traced) if history else None,
         state=state,
         stats=solver.stats(state),
     )

@@ -46,20 +46,12 @@ _SUCCESS = (
     RESULTS.converged_gtol,
     RESULTS.stalled,
 )
-_NONFINITE = (RESULTS.nonfinite_start, RESULTS.nonfinite_jacobian, RESULTS.nonfinite_loss)
 
 
 def is_success(result: RESULTS) -> Array:
     """True where `result` is one of the success codes (works traced and batched)."""
     out = result == _SUCCESS[0]
     for r in _SUCCESS[1:]:
-        out = out | (result == r)
-    return out
-
-
-def is_nonfinite(result: RESULTS) -> Array:
-    out = result == _NONFINITE[0]
-    for r in _NONFINITE[1:]:
         out = out | (result == r)
     return out
 
@@ -157,8 +149,3 @@ class NonFiniteLossError(SolveError, FloatingPointError, ValueError):
         self.step = step
         self.term = term
         self.model = model
-
-
-def message(code: int) -> str:
-    """The message of the result with integer code `code`."""
-    return RESULTS._index_to_message[int(code)]

@@ -21,14 +21,13 @@ __all__ = ["solve", "check_objective"]
 def check_objective(where: str, objective, solver: AbstractSolver) -> Objective:
     """`objective` as an `Objective`, refusing non-square terms for a least-squares solver."""
     objective = Objective.of(objective)
-    if solver.needs_square:
-        bad = [n for n, t in zip(objective.names, objective.terms) if not t.is_square]
-        if bad:
-            raise ValueError(
-                f"{where}: term(s) {bad} are not means of squared residuals, so "
-                "Levenberg–Marquardt does not apply; minimise this objective with "
-                "pl.fit(model, objective, optax.adam(...), steps=...) instead."
-            )
+    bad = objective.non_square if solver.needs_square else []
+    if bad:
+        raise ValueError(
+            f"{where}: term(s) {bad} are not means of squared residuals, so "
+            "Levenberg–Marquardt does not apply; minimise this objective with "
+            "pl.fit(model, objective, optax.adam(...), steps=...) instead."
+        )
     return objective
 
 

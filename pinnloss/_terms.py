@@ -222,9 +222,14 @@ class Objective(AbstractTerm):
         vals = self.term_values(model)
         return {n: vals[i] for i, n in enumerate(self.names)}
 
+    @property
+    def non_square(self) -> list[str]:
+        """Names of the terms that are not means of squares (no residual vector)."""
+        return [n for n, t in zip(self.names, self.terms) if not t.is_square]
+
     def scaled_residuals(self, model) -> Array:
         r"""Stacked residuals $\sqrt{w_k}\,\rho_k$ whose sum of squares is the objective."""
-        bad = [n for n, t in zip(self.names, self.terms) if not t.is_square]
+        bad = self.non_square
         if bad:
             raise ValueError(
                 f"Objective.scaled_residuals: term(s) {bad} are not sums of squares, so the "

@@ -20,7 +20,7 @@ from jaxtyping import Array
 
 from .._solution import RESULTS
 from ._base import Problem
-from ._lm import AbstractLeastSquares, AbstractLinearSolve, AutoLinearSolve, LMState
+from ._lm import AbstractLeastSquares, AbstractLinearSolve, AutoLinearSolve, LMState, classify
 
 __all__ = ["GaussNewton"]
 
@@ -66,61 +66,40 @@ class GaussNewton(AbstractLeastSquares):
             )
 
     def step(self, problem: Problem, y, state: LMState, i: Array):
-        flat, unravel, sw, resid, m, n = self._setup(problem, y)
+        z = self._linearise(problem, y, state, jnp.asarray(True))  # J changes every step
+        flat, F, tol = z.flat, z.F, z.tol
         dtype = flat.dtype
-        tol = jnp.asarray(self.tol, dtype)
-        atol = jnp.asarray(self.atol, dtype)
-        total, vals = problem.values_from_residuals(state.u, self.sizes)
-        record = jnp.concatenate([vals, total[None]])
-
-        r = sw * state.u
-        F = 0.5 * state.loss
-        jac_fn = lambda z: sw[:, None] * problem.jacobian(z, unravel, self.sizes)
-        lin, jac = self.linear_solve.linearise(resid, jac_fn, flat, state.jac, jnp.asarray(True))
-        g = lin.vjp(r)
-        jac_ok = lin.finite & jnp.all(jnp.isfinite(g))
-        mu = 1e3 * jnp.asarray(self.regularisation, dtype) * lin.mu0()  # mu0 = 1e-3 max diag
+        mu = 1e3 * jnp.asarray(self.regularisation, dtype) * z.lin.mu0()  # mu0: 1e-3 max diag
         mu = jnp.where(mu > 0, mu, jnp.finfo(dtype).tiny)
-        delta = -lin.solve(mu, r)
-
+        delta = -z.lin.solve(mu, z.r)
         etas = 0.5 ** jnp.arange(self.line_search_steps, dtype=dtype)
 
         def trial(eta):
-            u = problem.residuals(unravel(flat + eta * delta))
-            return 0.5 * jnp.sum((sw * u) ** 2), u
+            u = problem.residuals(z.unravel(flat + eta * delta))
+            return 0.5 * jnp.sum((z.sw * u) ** 2), u
 
         Fs, us = jax.vmap(trial)(etas)
         Fs = jnp.where(jnp.isfinite(Fs), Fs, jnp.inf)
         k = jnp.argmin(Fs)
         F_new, step = Fs[k], etas[k] * delta
-        accept = (F_new < F) & jac_ok
-
-        R = RESULTS
+        accept = (F_new < F) & z.jac_ok
         F2 = jnp.where(accept, F_new, F)
-        result = R.where(
-            ~jac_ok,
-            R.nonfinite_jacobian,
-            R.where(
-                2 * F2 <= atol,
-                R.converged_atol,
-                R.where(
-                    ~accept,
-                    R.stalled,
-                    R.where(
-                        (F - F_new) <= tol * F,
-                        R.converged_ftol,
-                        R.where(
-                            jnp.linalg.norm(step) <= tol * (jnp.linalg.norm(flat) + tol),
-                            R.converged_xtol,
-                            R.where(jnp.all(g == 0), R.converged_gtol, R.running),
-                        ),
-                    ),
+        result = classify(
+            [
+                (~z.jac_ok, RESULTS.nonfinite_jacobian),
+                (2 * F2 <= z.atol, RESULTS.converged_atol),
+                (~accept, RESULTS.stalled),
+                ((F - F_new) <= tol * F, RESULTS.converged_ftol),
+                (
+                    jnp.linalg.norm(step) <= tol * (jnp.linalg.norm(flat) + tol),
+                    RESULTS.converged_xtol,
                 ),
-            ),
+                (jnp.all(z.g == 0), RESULTS.converged_gtol),
+            ]
         )
         new_state = LMState(
             u=jnp.where(accept, us[k], state.u),
-            jac=jac,
+            jac=z.jac,
             stale=jnp.asarray(True),
             loss=2 * F2,
             mu=mu,
@@ -131,4 +110,4 @@ class GaussNewton(AbstractLeastSquares):
             failed_step=state.failed_step,
             failed_term=state.failed_term,
         )
-        return unravel(jnp.where(accept, flat + step, flat)), new_state, record
+        return z.unravel(jnp.where(accept, flat + step, flat)), new_state, z.record

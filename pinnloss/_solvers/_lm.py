@@ -247,6 +247,34 @@ class LMState(AbstractState):
     failed_term: Array
 
 
+class Linearised(NamedTuple):
+    """What every least-squares step starts from: the iterate, its residuals and their
+    linearisation, and the record of the step."""
+
+    flat: Array
+    unravel: Callable
+    resid: Callable
+    sw: Array  # square roots of the term weights, one per residual
+    r: Array  # weighted stacked residuals at `flat`
+    F: Array  # half the loss
+    lin: Linearisation
+    jac: Array
+    g: Array  # Jᵀr
+    jac_ok: Array
+    tol: Array
+    atol: Array
+    record: Array
+
+
+def classify(cases: list[tuple[Array, RESULTS]]) -> RESULTS:
+    """The result of the first true predicate in `cases`, else `running` (a flat chain of
+    `RESULTS.where`, first case first)."""
+    result = RESULTS.running
+    for pred, item in reversed(cases):
+        result = RESULTS.where(pred, item, result)
+    return result
+
+
 class AbstractLeastSquares(AbstractSolver):
     """What the second-order solvers on stacked residuals share: the linear solve, the
     tolerances, the residual sizes (set by `specialise`), the state and its start."""
@@ -265,6 +293,30 @@ class AbstractLeastSquares(AbstractSolver):
         sw = problem.sqrt_weights(self.sizes, flat.dtype)
         resid = lambda x: sw * problem.residuals(unravel(x))
         return flat, unravel, sw, resid, sw.size, flat.size
+
+    def _linearise(self, problem: Problem, y, state: LMState, stale: Array) -> Linearised:
+        """The shared start of a step: residuals, record, J (recomputed if `stale`), Jᵀr."""
+        flat, unravel, sw, resid, _, _ = self._setup(problem, y)
+        total, vals = problem.values_from_residuals(state.u, self.sizes)
+        r = sw * state.u
+        jac_fn = lambda z: sw[:, None] * problem.jacobian(z, unravel, self.sizes)
+        lin, jac = self.linear_solve.linearise(resid, jac_fn, flat, state.jac, stale)
+        g = lin.vjp(r)
+        return Linearised(
+            flat=flat,
+            unravel=unravel,
+            resid=resid,
+            sw=sw,
+            r=r,
+            F=0.5 * state.loss,
+            lin=lin,
+            jac=jac,
+            g=g,
+            jac_ok=lin.finite & jnp.all(jnp.isfinite(g)),
+            tol=jnp.asarray(self.tol, flat.dtype),
+            atol=jnp.asarray(self.atol, flat.dtype),
+            record=jnp.concatenate([vals, total[None]]),
+        )
 
     def specialise(self, problem: Problem, y):
         """This solver with the residual sizes recorded (one trace of the residuals) and its
@@ -336,66 +388,45 @@ class LevenbergMarquardt(AbstractLeastSquares):
     sizes: tuple[int, ...] | None = eqx.field(static=True, default=None)  # set by specialise
 
     def step(self, problem: Problem, y, state: LMState, i: Array):
-        flat, unravel, sw, resid, m, n = self._setup(problem, y)
-        dtype = flat.dtype
-        eps = jnp.finfo(dtype).eps
-        tol = jnp.asarray(self.tol, dtype)
-        atol = jnp.asarray(self.atol, dtype)
-        total, vals = problem.values_from_residuals(state.u, self.sizes)
-        record = jnp.concatenate([vals, total[None]])
-
-        r = sw * state.u
-        F = 0.5 * state.loss
-        jac_fn = lambda z: sw[:, None] * problem.jacobian(z, unravel, self.sizes)
-        lin, jac = self.linear_solve.linearise(resid, jac_fn, flat, state.jac, state.stale)
+        z = self._linearise(problem, y, state, state.stale)
+        flat, r, F, lin, g, tol = z.flat, z.r, z.F, z.lin, z.g, z.tol
         mu = jax.lax.cond(state.mu > 0, lambda: state.mu, lin.mu0)
         mu = jnp.where(mu > 0, mu, 1.0)
-        g = lin.vjp(r)
-        jac_ok = lin.finite & jnp.all(jnp.isfinite(g))
         delta = -lin.solve(mu, r)
         Jd = lin.jvp(delta)
         step = delta
         if self.geodesic is not None:
-            rpp = self.geodesic.second_derivative(resid, flat, r, delta, Jd)
+            rpp = self.geodesic.second_derivative(z.resid, flat, r, delta, Jd)
             acc = -lin.solve(mu, rpp)
             ok = 2 * jnp.linalg.norm(acc) <= 0.75 * jnp.linalg.norm(delta)
             step = jnp.where(ok, delta + 0.5 * acc, delta)
         x_new = flat + step
-        u_new = problem.residuals(unravel(x_new))
-        F_new = 0.5 * jnp.sum((sw * u_new) ** 2)
+        u_new = problem.residuals(z.unravel(x_new))
+        F_new = 0.5 * jnp.sum((z.sw * u_new) ** 2)
         pred = -(g @ delta) - 0.5 * (Jd @ Jd)
         actual = F - F_new
         finite = jnp.isfinite(F_new) & jnp.all(jnp.isfinite(step))
         rho = jnp.where(finite & (pred > 0), actual / jnp.where(pred > 0, pred, 1.0), -1.0)
-        accept = (rho > 1e-4) & jac_ok
+        accept = (rho > 1e-4) & z.jac_ok
         mu_new, nu_new = self.damping.update(mu, state.nu, rho, accept)
         F2 = jnp.where(accept, F_new, F)
-
-        R = RESULTS
-        result = R.where(
-            ~jac_ok,
-            R.nonfinite_jacobian,
-            R.where(
-                2 * F2 <= atol,
-                R.converged_atol,
-                R.where(
+        small_step = jnp.linalg.norm(step) <= tol * (jnp.linalg.norm(flat) + tol)
+        result = classify(
+            [
+                (~z.jac_ok, RESULTS.nonfinite_jacobian),
+                (2 * F2 <= z.atol, RESULTS.converged_atol),
+                (
                     accept & (jnp.abs(actual) <= tol * F) & (pred <= tol * F),
-                    R.converged_ftol,
-                    R.where(
-                        finite & (jnp.linalg.norm(step) <= tol * (jnp.linalg.norm(flat) + tol)),
-                        R.converged_xtol,
-                        R.where(
-                            jnp.all(g == 0),
-                            R.converged_gtol,
-                            R.where(mu_new > 1e30 / eps, R.stalled, R.running),
-                        ),
-                    ),
+                    RESULTS.converged_ftol,
                 ),
-            ),
+                (finite & small_step, RESULTS.converged_xtol),
+                (jnp.all(g == 0), RESULTS.converged_gtol),
+                (mu_new > 1e30 / jnp.finfo(flat.dtype).eps, RESULTS.stalled),
+            ]
         )
         new_state = LMState(
             u=jnp.where(accept, u_new, state.u),
-            jac=jac,
+            jac=z.jac,
             stale=accept,
             loss=2 * F2,
             mu=mu_new,
@@ -406,4 +437,4 @@ class LevenbergMarquardt(AbstractLeastSquares):
             failed_step=state.failed_step,
             failed_term=state.failed_term,
         )
-        return unravel(jnp.where(accept, x_new, flat)), new_state, record
+        return z.unravel(jnp.where(accept, x_new, flat)), new_state, z.record
