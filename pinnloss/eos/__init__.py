@@ -8,44 +8,117 @@ figures of a fit in `pinnloss.eos.plot` (matplotlib, imported on first use).
 
 Form names (`fit_eos(form=...)`, the command line's `--form`) come from one registry,
 `FORM_REGISTRY`: canonical names and aliases, each with its class and a description.
+
+Names are imported lazily (PEP 562 module `__getattr__`; see pinnloss/__init__.py): a name
+loads its module on first use. To export a name, add it to `_EXPORTS` and to the
+`TYPE_CHECKING` block (tests/test_imports.py checks that they agree).
 """
 
-from . import plot as plot
-from ._data import EV_PER_A3_TO_GPA as EV_PER_A3_TO_GPA
-from ._data import EVData as EVData
-from ._data import example_data as example_data
-from ._data import example_path as example_path
-from ._data import from_ase as from_ase
-from ._data import load as load
-from ._ensemble import Ensemble as Ensemble
-from ._ensemble import bootstrap as bootstrap
-from ._ensemble import seed_ensemble as seed_ensemble
-from ._fit import cubic_guess as cubic_guess
-from ._fit import fit_eos as fit_eos
-from ._forms import FORM_REGISTRY as FORM_REGISTRY
-from ._forms import FORMS as FORMS
-from ._forms import AbstractEOS as AbstractEOS
-from ._forms import BirchMurnaghan as BirchMurnaghan
-from ._forms import BirchMurnaghan4 as BirchMurnaghan4
-from ._forms import FormSpec as FormSpec
-from ._forms import Murnaghan as Murnaghan
-from ._forms import PoirierTarantola as PoirierTarantola
-from ._forms import Vinet as Vinet
-from ._forms import form_class as form_class
-from ._forms import form_spec as form_spec
-from ._forms import shift_energy as shift_energy
-from ._metrics import delta as delta
-from ._metrics import epsilon as epsilon
-from ._metrics import nu as nu
-from ._net import EnergyNet as EnergyNet
-from ._properties import EOSProperties as EOSProperties
-from ._properties import bulk_modulus as bulk_modulus
-from ._properties import bulk_modulus_derivative as bulk_modulus_derivative
-from ._properties import energy_offset as energy_offset
-from ._properties import pressure as pressure
-from ._properties import properties as properties
-from ._properties import rms as rms
-from ._terms import BulkModulus as BulkModulus
-from ._terms import BulkModulusDerivative as BulkModulusDerivative
-from ._terms import PressureData as PressureData
-from ._terms import ZeroPressure as ZeroPressure
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+#: Public submodules, imported on first attribute access.
+_SUBMODULES = ("plot",)
+
+#: Public name → private module that defines it (same name there).
+_EXPORTS = {
+    "EV_PER_A3_TO_GPA": "._data",
+    "EVData": "._data",
+    "example_data": "._data",
+    "example_path": "._data",
+    "from_ase": "._data",
+    "load": "._data",
+    "Ensemble": "._ensemble",
+    "bootstrap": "._ensemble",
+    "seed_ensemble": "._ensemble",
+    "cubic_guess": "._fit",
+    "fit_eos": "._fit",
+    "FORM_REGISTRY": "._forms",
+    "FORMS": "._forms",
+    "AbstractEOS": "._forms",
+    "BirchMurnaghan": "._forms",
+    "BirchMurnaghan4": "._forms",
+    "FormSpec": "._forms",
+    "Murnaghan": "._forms",
+    "PoirierTarantola": "._forms",
+    "Vinet": "._forms",
+    "form_class": "._forms",
+    "form_spec": "._forms",
+    "shift_energy": "._forms",
+    "delta": "._metrics",
+    "epsilon": "._metrics",
+    "nu": "._metrics",
+    "EnergyNet": "._net",
+    "EOSProperties": "._properties",
+    "bulk_modulus": "._properties",
+    "bulk_modulus_derivative": "._properties",
+    "energy_offset": "._properties",
+    "pressure": "._properties",
+    "properties": "._properties",
+    "rms": "._properties",
+    "BulkModulus": "._terms",
+    "BulkModulusDerivative": "._terms",
+    "PressureData": "._terms",
+    "ZeroPressure": "._terms",
+}
+
+__all__ = sorted([*_SUBMODULES, *_EXPORTS])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    elif name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # cache: later look-ups bypass __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # what static tools see; the same names as _SUBMODULES and _EXPORTS
+    from . import plot as plot
+    from ._data import EV_PER_A3_TO_GPA as EV_PER_A3_TO_GPA
+    from ._data import EVData as EVData
+    from ._data import example_data as example_data
+    from ._data import example_path as example_path
+    from ._data import from_ase as from_ase
+    from ._data import load as load
+    from ._ensemble import Ensemble as Ensemble
+    from ._ensemble import bootstrap as bootstrap
+    from ._ensemble import seed_ensemble as seed_ensemble
+    from ._fit import cubic_guess as cubic_guess
+    from ._fit import fit_eos as fit_eos
+    from ._forms import FORM_REGISTRY as FORM_REGISTRY
+    from ._forms import FORMS as FORMS
+    from ._forms import AbstractEOS as AbstractEOS
+    from ._forms import BirchMurnaghan as BirchMurnaghan
+    from ._forms import BirchMurnaghan4 as BirchMurnaghan4
+    from ._forms import FormSpec as FormSpec
+    from ._forms import Murnaghan as Murnaghan
+    from ._forms import PoirierTarantola as PoirierTarantola
+    from ._forms import Vinet as Vinet
+    from ._forms import form_class as form_class
+    from ._forms import form_spec as form_spec
+    from ._forms import shift_energy as shift_energy
+    from ._metrics import delta as delta
+    from ._metrics import epsilon as epsilon
+    from ._metrics import nu as nu
+    from ._net import EnergyNet as EnergyNet
+    from ._properties import EOSProperties as EOSProperties
+    from ._properties import bulk_modulus as bulk_modulus
+    from ._properties import bulk_modulus_derivative as bulk_modulus_derivative
+    from ._properties import energy_offset as energy_offset
+    from ._properties import pressure as pressure
+    from ._properties import properties as properties
+    from ._properties import rms as rms
+    from ._terms import BulkModulus as BulkModulus
+    from ._terms import BulkModulusDerivative as BulkModulusDerivative
+    from ._terms import PressureData as PressureData
+    from ._terms import ZeroPressure as ZeroPressure
