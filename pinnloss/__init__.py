@@ -26,6 +26,7 @@ _EXPORTS = {
     "save_checkpoint": "._checkpoint",
     "gauss_newton_matrix": "._curvature",
     "hessian_matrix": "._curvature",
+    "distributed_initialize": "._distributed",
     "UnderdeterminedWarning": "._driver",
     "FitResult": "._fit",
     "fit": "._fit",
@@ -93,6 +94,7 @@ if TYPE_CHECKING:  # what static tools see; the same names as _SUBMODULES and _E
     from ._checkpoint import save_checkpoint as save_checkpoint
     from ._curvature import gauss_newton_matrix as gauss_newton_matrix
     from ._curvature import hessian_matrix as hessian_matrix
+    from ._distributed import distributed_initialize as distributed_initialize
     from ._driver import UnderdeterminedWarning as UnderdeterminedWarning
     from ._fit import FitResult as FitResult
     from ._fit import fit as fit

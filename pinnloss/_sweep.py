@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -21,6 +23,7 @@ from ._checkpoint import (
     tree_from_bytes,
     write_checkpoint,
 )
+from ._distributed import gather, spans_processes, to_global
 from ._driver import collect_failures, describe_failure
 from ._solution import RESULTS, SolveError, is_success
 from ._validate import check_int, is_concrete
@@ -29,6 +32,18 @@ __all__ = ["sweep"]
 
 _AXIS = "fits"
 _CPU_CHUNK = 16  # fits per vmapped chunk on a CPU device (benchmarks/run.py)
+# index of this call's fit 0 in the user's sweep (checkpoint blocks, a process's share),
+# so a failure names the fit the user passed
+_OFFSET = contextvars.ContextVar("pinnloss_sweep_offset", default=0)
+
+
+@contextlib.contextmanager
+def _offset(k: int):
+    token = _OFFSET.set(_OFFSET.get() + k)
+    try:
+        yield
+    finally:
+        _OFFSET.reset(token)
 
 
 def _normalise_in_axes(in_axes, n_args: int) -> tuple:
@@ -86,15 +101,16 @@ def _run(fn, static, batched, shared, mesh, chunk, n_local):
 def _raise_failures(solves, outcomes, n: int, result) -> None:
     """Raise one `SolveError` naming the failed fits (index, step, term), if any failed."""
     lines, failed = [], set()
+    base = _OFFSET.get()
     for (where, names), o in zip(solves, outcomes):
         code = np.asarray(o["code"])[:n]
         ok = np.asarray(jax.vmap(is_success)(_as_result(o["code"])))[:n]
         for k in np.flatnonzero(~ok):
-            failed.add(int(k))
+            failed.add(int(k) + base)
             if len(lines) < 5:
                 lines.append(
                     describe_failure(
-                        f"fit {k}",
+                        f"fit {k + base}",
                         names,
                         int(code[k]),
                         int(np.asarray(o["failed_step"])[k]),
@@ -105,10 +121,9 @@ def _raise_failures(solves, outcomes, n: int, result) -> None:
     if failed:
         more = f"\n  ... and {len(failed) - len(lines)} more" if len(failed) > len(lines) else ""
         err = SolveError(
-            f"sweep: {len(failed)} of {n} fits failed (pass throw=False to the solver inside "
-            "fn to keep every result and read .result / .failed_step):\n  "
-            + "\n  ".join(lines)
-            + more,
+            f"sweep: {len(failed)} of {n} fits{f' from fit {base}' if base else ''} failed "
+            "(pass throw=False to the solver inside fn to keep every result and read "
+            ".result / .failed_step):\n  " + "\n  ".join(lines) + more,
             result=result,
         )
         err.failed = sorted(failed)
@@ -174,6 +189,18 @@ def sweep(
         raise ValueError(f"sweep: fn must be callable; got {type(fn).__name__}.")
     if not args:
         raise ValueError("sweep: give at least one argument to sweep over.")
+    if checkpoint is not None and devices is None and jax.process_count() > 1:
+        devices = jax.devices()
+    if checkpoint is not None and devices is not None and spans_processes(devices):
+        return _sweep_shares(
+            fn,
+            args,
+            in_axes=in_axes,
+            chunk_size=chunk_size,
+            devices=devices,
+            checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every,
+        )
     if checkpoint is not None:
         return sweep_with_checkpoints(
             sweep,
@@ -226,6 +253,13 @@ def sweep(
     if n == 0:
         raise ValueError("sweep: the batch is empty (leading axis of size 0).")
 
+    multi = spans_processes(devices)
+    if multi and not is_concrete(dyn):
+        raise ValueError(
+            "sweep: a sweep over the devices of several processes must be called outside "
+            "jax.jit / eval_shape (each process cuts its share from concrete arrays); "
+            "pass devices=jax.local_devices() to sweep inside a traced function."
+        )
     n_dev = len(devices)
     n_local = math.ceil(n / n_dev)
     if chunk_size is not None and chunk_size < n_local:
@@ -233,8 +267,17 @@ def sweep(
     pad = n_local * n_dev - n
     mesh = Mesh(np.asarray(devices), (_AXIS,))
     row = NamedSharding(mesh, P(_AXIS))
-    batched = jax.tree_util.tree_map(lambda x: jax.device_put(_pad_rows(x, pad), row), batched)
-    out, (solves, outcomes) = _run(fn, static, batched, shared, mesh, chunk_size, n_local)
+    if multi:
+        # the global mesh spans processes: every process holds the same arguments and
+        # places only its own devices' rows; each computes its share, then all gather
+        batched = to_global(jax.tree_util.tree_map(lambda x: _pad_rows(x, pad), batched), row)
+        everywhere = NamedSharding(mesh, P())
+        shared, fn_ = to_global(shared, everywhere), to_global(fn, everywhere)
+        out, (solves, outcomes) = _run(fn_, static, batched, shared, mesh, chunk_size, n_local)
+        out, outcomes = gather(out), gather(outcomes)
+    else:
+        batched = jax.tree_util.tree_map(lambda x: jax.device_put(_pad_rows(x, pad), row), batched)
+        out, (solves, outcomes) = _run(fn, static, batched, shared, mesh, chunk_size, n_local)
     if pad:
         out = jax.tree_util.tree_map(lambda x: x[:n] if eqx.is_array(x) else x, out)
     if not is_concrete(outcomes):
@@ -250,6 +293,73 @@ def sweep(
         return out
     _raise_failures(solves, outcomes, n, out)
     return out
+
+
+def _sweep_shares(fn, args, *, in_axes, devices, checkpoint, checkpoint_every, **kwargs):
+    """A checkpointed sweep across processes: each process runs its own contiguous share
+    on its own devices, checkpointed in its own file (`<checkpoint>.rank<p>of<P>`), so each
+    resumes its share independently; then every process gathers the whole result.
+
+    An error on one process (a failed fit, a refused checkpoint) is raised on every process,
+    after the others finish their shares, rather than leaving them waiting for it.
+    """
+    from jax.experimental import multihost_utils
+
+    axes = _normalise_in_axes(in_axes, len(args))
+    me, count = jax.process_index(), jax.process_count()
+    mine = [d for d in devices if d.process_index == me]
+    sizes = {
+        x.shape[0]
+        for a, ax in zip(args, axes)
+        if ax == 0
+        for x in jax.tree_util.tree_leaves(eqx.filter(a, eqx.is_array))
+        if x.ndim
+    }
+    error = None
+    if not mine:
+        error = ValueError(
+            f"sweep: devices holds none of process {me}'s devices; a sweep across processes "
+            "needs at least one device of every process."
+        )
+    elif len(sizes) != 1 or 0 in sizes:
+        return sweep(fn, *args, in_axes=in_axes, devices=mine, **kwargs)  # its error
+    n = next(iter(sizes)) if len(sizes) == 1 else 0
+    share = math.ceil(n / count)
+    start = me * share  # past the end for an empty share: padding only, never returned
+    out = None
+    if error is None:
+        idx = np.clip(np.arange(start, start + share), 0, n - 1)
+        sub = tuple(
+            jax.tree_util.tree_map(lambda x: x[idx] if eqx.is_array(x) else x, a) if ax == 0 else a
+            for a, ax in zip(args, axes)
+        )
+        try:
+            with _offset(start):
+                out = sweep_with_checkpoints(
+                    sweep,
+                    fn,
+                    sub,
+                    path=f"{os.fspath(checkpoint)}.rank{me}of{count}",
+                    every=checkpoint_every,
+                    in_axes=in_axes,
+                    devices=mine,
+                    **kwargs,
+                )
+        except Exception as e:  # raised on every process below, not left hanging
+            error = e
+    failed = np.asarray(multihost_utils.process_allgather(np.asarray([error is not None])))
+    if failed.any():
+        if error is not None:
+            raise error
+        ranks = [int(r) for r in np.flatnonzero(failed.reshape(-1))]
+        raise RuntimeError(
+            f"sweep: process(es) {ranks} failed on their share of the sweep (see their "
+            "output); this process's share finished and is checkpointed."
+        )
+    dyn, static_out = eqx.partition(out, eqx.is_array)
+    full = multihost_utils.process_allgather(jax.tree_util.tree_map(np.asarray, dyn), tiled=True)
+    full = jax.tree_util.tree_map(lambda x: jnp.asarray(x[:n]), full)
+    return eqx.combine(full, static_out)
 
 
 def sweep_with_checkpoints(
@@ -307,7 +417,8 @@ def sweep_with_checkpoints(
         store = jax.tree_util.tree_map(np.asarray, loaded)
     while done < n:
         stop, sub = block(done)
-        out = eqx.filter(sweep(fn, *sub, in_axes=in_axes, **kwargs), eqx.is_array)
+        with _offset(done):
+            out = eqx.filter(sweep(fn, *sub, in_axes=in_axes, **kwargs), eqx.is_array)
         k = stop - done
 
         def put(s, o, done=done, k=k):
