@@ -17,12 +17,10 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-__all__ = ["distributed_initialize"]
+# the names `python -m pinnloss.launch` sets (it imports no JAX, so they live there)
+from .launch import ENV_ADDRESS, ENV_COUNT, ENV_ID
 
-# the names `python -m pinnloss.launch` sets; JAX itself reads JAX_COORDINATOR_ADDRESS
-ENV_ADDRESS = "JAX_COORDINATOR_ADDRESS"
-ENV_COUNT = "PINNLOSS_NUM_PROCESSES"
-ENV_ID = "PINNLOSS_PROCESS_ID"
+__all__ = ["distributed_initialize"]
 
 
 def _env_int(name: str) -> int | None:

@@ -26,9 +26,12 @@ import sys
 import threading
 import time
 
-from ._distributed import ENV_ADDRESS, ENV_COUNT, ENV_ID
-
 __all__ = ["free_port", "main"]
+
+# what each copy finds in its environment; JAX itself reads JAX_COORDINATOR_ADDRESS
+ENV_ADDRESS = "JAX_COORDINATOR_ADDRESS"
+ENV_COUNT = "PINNLOSS_NUM_PROCESSES"
+ENV_ID = "PINNLOSS_PROCESS_ID"
 
 _GRACE_S = 10.0  # after a copy fails, how long the others get to stop on SIGTERM
 
@@ -115,8 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     try:
         stop_at = None
-        while any(p.poll() is None for p in procs):
-            failed = [p.returncode for p in procs if p.returncode not in (None, 0)]
+        while True:
+            codes = [p.poll() for p in procs]  # poll every copy (any() would stop early)
+            if all(c is not None for c in codes):
+                break
+            failed = [c for c in codes if c not in (None, 0)]
             if failed and status == 0:
                 status = failed[0]
                 stop_at = time.monotonic() + _GRACE_S
