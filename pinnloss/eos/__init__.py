@@ -50,6 +50,9 @@ _EXPORTS = {
     "delta": "._metrics",
     "epsilon": "._metrics",
     "nu": "._metrics",
+    "FitQualityWarning": "._quality",
+    "Verdict": "._quality",
+    "assess": "._quality",
     "EnergyNet": "._net",
     "EOSProperties": "._properties",
     "bulk_modulus": "._properties",
@@ -110,6 +113,9 @@ if TYPE_CHECKING:  # what static tools see; the same names as _SUBMODULES and _E
     from ._metrics import delta as delta
     from ._metrics import epsilon as epsilon
     from ._metrics import nu as nu
+    from ._quality import FitQualityWarning as FitQualityWarning
+    from ._quality import Verdict as Verdict
+    from ._quality import assess as assess
     from ._net import EnergyNet as EnergyNet
     from ._properties import EOSProperties as EOSProperties
     from ._properties import bulk_modulus as bulk_modulus

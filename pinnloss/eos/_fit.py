@@ -22,6 +22,7 @@ from .._lsq import least_squares
 from .._terms import DataMSE
 from ._data import EVData, check_precision
 from ._forms import AbstractEOS, BirchMurnaghan4, form_class
+from ._quality import accept
 
 __all__ = ["fit_eos", "cubic_guess"]
 
@@ -200,44 +201,8 @@ def fit_eos(
     }
     if "b2" in p:
         out["b2"] = p["b2"] * c / s
-    ok = np.asarray(ok)
-    lo, hi = v.min(axis=1), v.max(axis=1)
-    finite = np.all([np.isfinite(a) for a in out.values()], axis=0)
-    inside = (out["v0"] >= lo) & (out["v0"] <= hi)
-    good = ok & finite & inside & (out["b0"] > 0)
-    if not good.all():
-        bad = np.nonzero(~good)[0]
-        msgs = []
-        for i in bad[:3]:
-            name = items[i].label or f"curve {i}"
-            if not ok[i]:
-                why = "the energies have no minimum (concave or monotonic data)"
-            elif not inside[i]:
-                j = int(np.argmin(items[i].energy))
-                edge = {0: "smallest", len(items[i]) - 1: "largest"}.get(j)
-                why = (
-                    f"the fitted minimum V0 = {out['v0'][i]:.6g} Å³/atom lies outside the sampled "
-                    f"volumes [{lo[i]:.6g}, {hi[i]:.6g}]"
-                    + (
-                        f"; the lowest energy is at the {edge} volume, so the data do not "
-                        "bracket a minimum (one-sided or concave data)"
-                        if edge
-                        else ""
-                    )
-                    + "; sample volumes on both sides of the equilibrium"
-                )
-            elif not finite[i]:
-                why = "the fit did not converge to finite parameters"
-            else:
-                why = f"the fitted B0 = {out['b0'][i]:.3g} eV/Å³ is not positive"
-            msgs.append(f"{name}: {why}")
-        more = f" (and {bad.size - 3} more)" if bad.size > 3 else ""
-        msg = f"fit_eos: {bad.size} of {len(items)} curve(s) failed — " + "; ".join(msgs) + more
-        if check:
-            raise ValueError(msg + ".")
-        warnings.warn(msg + "; their parameters are NaN.", stacklevel=2)
-        for k in out:
-            out[k] = np.where(good, out[k], np.nan)
+    # refuse what properties() refuses (NaN with check=False), FitQualityWarning for doubts
+    out = accept(cls, items, out, np.asarray(ok), weights, check, batched)
     if not jax.config.jax_enable_x64:
         big = max(abs(d.energy_shift) for d in items)
         if big * 2.0**-23 > 1e-6:

@@ -1,0 +1,339 @@
+r"""Fit-quality verdicts for classical $E(V)$ fits: `assess`, `Verdict`, `FitQualityWarning`.
+
+Each check names what is wrong and what to do:
+
+| kind | when |
+| --- | --- |
+| `no_minimum` | no energy minimum inside the sampled volumes (the fit is refused) |
+| `rms` | residuals large against the curve's energy range (or against a given noise) |
+| `pattern` | residuals sorted by volume are systematic, not noise (Durbin–Watson type test) |
+| `b0` | $B_0$ not positive or tiny (< 0.05 GPa) |
+| `b1` | $B_0'$ outside [0.5, 15] |
+| `v0_edge` | $V_0$ within the outer 10 % of the sampled volume range |
+| `turnover` | $E''(V) < 0$ somewhere inside the sampled range: the curve turns over |
+| `no_dof` | as many parameters as points: no standard errors |
+
+`fit_eos` warns with `FitQualityWarning` for each; `eos.assess(fit, data)` returns them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._data import EV_PER_A3_TO_GPA, EVData
+from ._forms import AbstractEOS
+from ._properties import Diagnosis, as_items, diagnose, point_weights, pressure
+
+__all__ = ["Verdict", "FitQualityWarning", "assess"]
+
+#: relative RMS (RMS / energy range of the data) above which a fit is called poor
+RMS_RELATIVE = 0.01
+#: p-value below which residuals count as systematic
+PATTERN_P = 0.01
+#: ... and only when the RMS is at least this fraction of the energy range
+PATTERN_RELATIVE = 1e-3
+#: smallest plausible bulk modulus [GPa] (the softest ACWF crystal: 0.15 GPa)
+B0_MIN_GPA = 0.05
+#: plausible range of B0' (ACWF all-electron: 0.41 to 12.1)
+B1_RANGE = (0.5, 15.0)
+#: V0 closer than this fraction of the range to either end counts as "at the edge"
+EDGE = 0.1
+_DRAWS = 2000
+
+
+class FitQualityWarning(UserWarning):
+    """A fitted equation of state looks doubtful (see `eos.assess` and its `Verdict`s)."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One doubt about a fit.
+
+    Attributes:
+        kind: short id: `"no_minimum"`, `"rms"`, `"pattern"`, `"b0"`, `"b1"`, `"v0_edge"`,
+            `"turnover"`, `"no_dof"`.
+        message: one line naming what is wrong and what to do.
+        index: the curve in a batched fit (None for a single fit).
+        value: the number the check tested (RMS in meV/atom, p-value, B0 in GPa, ...).
+    """
+
+    kind: str
+    message: str
+    index: int | None = None
+    value: float | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _lag1_pvalue(u, Jw, rng) -> tuple[float, float]:
+    """Lag-1 autocorrelation of residuals `u` and its p-value under noise.
+
+    The null distribution is that of least-squares residuals of pure noise,
+    $(I - Q Q^\\top)\\varepsilon$, with $Q$ an orthonormal basis of the weighted Jacobian:
+    residuals of a p-parameter fit are correlated even when the noise is not
+    (Durbin & Watson, Biometrika 37, 409 (1950)); simulated with a fixed seed.
+    """
+    n, p = Jw.shape
+    Q, _ = np.linalg.qr(Jw)
+    Z = rng.standard_normal((_DRAWS, n))
+    R0 = Z - (Z @ Q) @ Q.T
+
+    def rho(x):
+        return np.sum(x[..., 1:] * x[..., :-1], axis=-1) / np.sum(x * x, axis=-1)
+
+    r = float(rho(u))
+    r0 = rho(R0)
+    return r, float((1 + np.sum(r0 >= r)) / (_DRAWS + 1))
+
+
+def verdicts(
+    diag: Diagnosis,
+    items: list[EVData],
+    weights: list,
+    sigma_known: bool,
+    batched: bool,
+    form_name: str,
+) -> list[Verdict]:
+    """The verdicts of every curve of a diagnosis (internal; see `assess`)."""
+    out: list[Verdict] = []
+    rng = np.random.default_rng(0)
+    pr = diag.props
+    for i, d in enumerate(items):
+        label = d.label or (f"curve {i}" if batched else "")
+        pre = f"{label}: " if label else ""
+        idx = i if batched else None
+
+        def add(kind, msg, value=None, idx=idx, pre=pre):
+            out.append(Verdict(kind, f"{pre}{msg}", idx, value))
+
+        lo, hi = float(d.volume.min()), float(d.volume.max())
+        if not diag.finite[i]:
+            add("no_minimum", "the fit did not converge to finite parameters; check the data.")
+            continue
+        if not pr["valid"][i]:
+            add(
+                "no_minimum",
+                f"{form_name} has no energy minimum inside the sampled volumes "
+                f"[{lo:.6g}, {hi:.6g}] Å³/atom; sample volumes on both sides of the "
+                "equilibrium, narrow the window around the minimum or choose another form.",
+            )
+            continue
+        r = diag.residuals[i]
+        w = weights[i]
+        keep = w > 0
+        n_pts = int(keep.sum())
+        p = diag.jac[i].shape[1]
+        dof = n_pts - p
+        span = float(np.ptp(d.energy[keep])) or 1.0
+        rms = float(np.sqrt(np.mean(r[keep] ** 2)))
+        rel = rms / span
+        # 1. size of the residuals
+        if sigma_known and dof > 0:
+            chi2 = float(np.sum(w * r**2)) / dof
+            if chi2 > 1.0 + 3.0 * np.sqrt(2.0 / dof):
+                add(
+                    "rms",
+                    f"residuals are {np.sqrt(chi2):.3g}× the given noise sigma (reduced chi² "
+                    f"{chi2:.3g} on {dof} dof): {form_name} does not fit these data to their "
+                    "noise; choose another form or narrow the volume window.",
+                    np.sqrt(chi2),
+                )
+        elif rel > RMS_RELATIVE:
+            add(
+                "rms",
+                f"RMS residual {1e3 * rms:.3g} meV/atom is {100 * rel:.2g} % of the curve's "
+                f"energy range ({1e3 * span:.3g} meV/atom): {form_name} does not follow the "
+                "data; narrow the volume window around the minimum or choose another form.",
+                1e3 * rms,
+            )
+        # 2. pattern of the residuals
+        if dof >= 2 and rel > PATTERN_RELATIVE:
+            sw = np.sqrt(w[keep])
+            rho, pval = _lag1_pvalue(r[keep] * sw, diag.jac[i][keep] * sw[:, None], rng)
+            if pval < PATTERN_P:
+                add(
+                    "pattern",
+                    f"residuals are systematic, not noise (lag-1 autocorrelation {rho:.2f} "
+                    f"over volume, p = {pval:.2g}; RMS {1e3 * rms:.3g} meV/atom): the form "
+                    "misses the curve's shape and its standard errors understate the error; "
+                    "choose another form or narrow the volume window.",
+                    pval,
+                )
+        # 3. physically absurd parameters
+        b0 = float(pr["b0"][i]) * EV_PER_A3_TO_GPA
+        b1 = float(pr["b1"][i])
+        if b0 < B0_MIN_GPA:
+            add(
+                "b0",
+                f"B0 = {b0:.3g} GPa is {'not positive' if b0 <= 0 else 'implausibly small'}; "
+                "the data are probably too flat or too noisy around the minimum: add points "
+                "farther from V0 or choose another form.",
+                b0,
+            )
+        if not B1_RANGE[0] <= b1 <= B1_RANGE[1]:
+            add(
+                "b1",
+                f"B0' = {b1:.3g} is outside the plausible range [{B1_RANGE[0]:g}, "
+                f"{B1_RANGE[1]:g}]; the curvature is poorly determined: add points, widen "
+                "the window or choose another form.",
+                b1,
+            )
+        # 4. V0 at the edge of the data
+        v0 = float(pr["v0"][i])
+        x = (v0 - lo) / (hi - lo)
+        if x < EDGE or x > 1.0 - EDGE:
+            side = "smallest" if x < EDGE else "largest"
+            add(
+                "v0_edge",
+                f"V0 = {v0:.6g} Å³/atom lies at the edge of the sampled volumes "
+                f"[{lo:.6g}, {hi:.6g}] (near the {side}); add points beyond it so that the "
+                "minimum is bracketed.",
+                x,
+            )
+        # 5. a curve that turns over inside the data
+        e2 = diag.e2[i]
+        if np.any(e2 < 0):
+            vt = diag.grid[i][np.argmax(e2 < 0)]
+            add(
+                "turnover",
+                f"the fitted curve turns over inside the data (E'' < 0 from V = {vt:.6g} "
+                "Å³/atom): the form bends the wrong way to follow the points; narrow the "
+                "window around the minimum or choose another form.",
+                float(vt),
+            )
+        if dof <= 0 and not sigma_known:
+            add(
+                "no_dof",
+                f"{n_pts} points for {p} parameters leave no residual degrees of freedom, so "
+                "no standard errors; add points or give the noise with sigma=.",
+            )
+    return out
+
+
+def warn(found: list[Verdict], stacklevel: int = 3) -> None:
+    """One `FitQualityWarning` per verdict."""
+    for v in found:
+        warnings.warn(v.message, FitQualityWarning, stacklevel=stacklevel)
+
+
+def assess(fit: AbstractEOS, data, *, sigma=None, weights=None) -> list[Verdict]:
+    r"""Fit-quality verdicts for a (batched) classical form fitted to `data`.
+
+    Checks the RMS residual against the curve's energy range (or against the noise `sigma`,
+    by reduced $\chi^2$), a systematic pattern in the residuals sorted by volume (lag-1
+    autocorrelation against its simulated distribution for noise, p < 0.01), physically
+    absurd parameters ($B_0$ ≤ 0.05 GPa, $B_0'$ outside [0.5, 15]), $V_0$ at the edge of the
+    sampled volumes, and a curve that turns over ($E'' < 0$) inside them. An empty list
+    means no doubts.
+
+    Args:
+        fit: a form from `fit_eos` (batched forms take the list of their `EVData`).
+        data: its `EVData`, or the list of them.
+        sigma, weights: as in `properties`.
+
+    Example:
+        >>> for v in eos.assess(eos.fit_eos(data), data):
+        ...     print(v.kind, v.message)
+    """
+    if not isinstance(fit, AbstractEOS):
+        raise ValueError(
+            f"assess: fit must be a classical form from eos.fit_eos; got {type(fit).__name__}."
+        )
+    items, batched = as_items("assess", data)
+    shape = tuple(np.shape(np.asarray(fit.v0)))
+    if batched != bool(shape) or (batched and shape != (len(items),)):
+        raise ValueError(
+            f"assess: a form with parameter shape {shape} needs "
+            + ("one EVData" if not shape else f"a list of {shape[0]} EVData")
+            + f"; got {f'a list of {len(items)}' if batched else 'one EVData'}."
+        )
+    w, known = point_weights("assess", items, sigma, weights)
+    diag = diagnose(fit, items)
+    return verdicts(diag, items, w, known, batched, type(fit).__name__)
+
+
+def _failure(d: EVData, v0: float, start_ok: bool, finite: bool, form) -> str:
+    """Why a fitted curve is refused, naming the step that failed (start guess or fit)."""
+    lo, hi = float(d.volume.min()), float(d.volume.max())
+    if not finite:
+        why = "the fit did not converge to finite parameters"
+        if not start_ok:
+            why += (
+                " from a default start (the start guess, a cubic in V^(-2/3) and a parabola "
+                "around the lowest point, found no minimum)"
+            )
+        return why
+    if not lo <= v0 <= hi:
+        j = int(np.argmin(d.energy))
+        edge = {0: "smallest", len(d) - 1: "largest"}.get(j)
+        return (
+            f"the fitted minimum V0 = {v0:.6g} Å³/atom lies outside the sampled "
+            f"volumes [{lo:.6g}, {hi:.6g}]"
+            + (
+                f"; the lowest energy is at the {edge} volume, so the data do not "
+                "bracket a minimum (one-sided or concave data)"
+                if edge
+                else ""
+            )
+            + "; sample volumes on both sides of the equilibrium"
+        )
+    start = (
+        "the start guess found no minimum (cubic in V^(-2/3), parabola around the lowest "
+        "point) and "
+        if not start_ok
+        else ""
+    )
+    slope = -np.asarray(pressure(form, np.array([lo, hi])), np.float64)  # dE/dV at the ends
+    if not (slope[0] < 0 < slope[1]):
+        return (
+            start + f"the fitted curve has its minimum at V0 = {v0:.6g} Å³/atom but turns over "
+            f"inside the sampled volumes (dE/dV = {slope[0]:.3g} and {slope[1]:.3g} eV/Å³ at "
+            f"{lo:.6g} and {hi:.6g}); narrow the volume window around the minimum or choose "
+            "another form"
+        )
+    return start + "the fitted curve is not convex at its minimum (E'' <= 0 there)"
+
+
+def accept(cls, items, out, start_ok, weights, check: bool, batched: bool, stacklevel=3):
+    """`fit_eos`'s acceptance: refuse what `properties` refuses, warn on doubtful fits.
+
+    A curve is accepted when its parameters are finite and `properties` finds a minimum
+    inside the sampled volumes with $E'' > 0$ (the same test, so `fit_eos` and `properties`
+    agree). Refused curves raise `ValueError` (`check=True`) or get NaN parameters and a
+    warning. Accepted curves get one `FitQualityWarning` per `Verdict`.
+
+    Args:
+        out: the fitted parameters, absolute, each `(B,)`. start_ok: `(B,)` a start existed.
+
+    Returns:
+        `out`, with NaN for refused curves.
+    """
+    B = len(items)
+    out = {k: np.broadcast_to(np.asarray(a, np.float64), (B,)).copy() for k, a in out.items()}
+    start_ok = np.broadcast_to(np.asarray(start_ok, bool), (B,))
+    diag = diagnose(cls(**out), items)
+    good = diag.props["valid"] & (out["b0"] > 0)
+    if not good.all():
+        bad = np.nonzero(~good)[0]
+        msgs = []
+        for i in bad[:3]:
+            name = items[i].label or f"curve {i}"
+            member = cls(**{k: a[i] for k, a in out.items()})
+            why = _failure(items[i], out["v0"][i], bool(start_ok[i]), diag.finite[i], member)
+            msgs.append(f"{name}: {why}")
+        more = f" (and {bad.size - 3} more)" if bad.size > 3 else ""
+        msg = f"fit_eos: {bad.size} of {B} curve(s) failed — " + "; ".join(msgs) + more
+        if check:
+            raise ValueError(msg + ".")
+        warnings.warn(msg + "; their parameters are NaN.", stacklevel=stacklevel)
+        for k in out:
+            out[k] = np.where(good, out[k], np.nan)
+    w, known = point_weights("fit_eos", items, None, weights)
+    found = verdicts(diag, items, w, known, batched, cls.__name__)
+    found = [v for v in found if good[v.index or 0] and v.kind != "no_minimum"]
+    warn(found, stacklevel=stacklevel + 1)
+    return out
