@@ -1,19 +1,22 @@
-"""The `pinnloss` command line: `pinnloss fit [FILE] [--form ...] [--v0 ... --b0 ...]`.
+"""The `pinnloss` command line: `pinnloss fit [FILE ...] [--form ...] [--v0 ... --b0 ...]`.
 
 The CLI only composes the library: load → fit → properties → table, JSON and plot.
-It turns on float64 (an application may; the library never does at import).
+It turns on float64 (an application may; the library never does at import). JAX and the
+library load on first use, so `--version` and usage errors answer at once.
+
+Exit status: 0 success; 1 a file or a fit failed (one line on stderr, naming the file and
+the field); 2 a usage error (argparse); 130 interrupted. An unexpected exception is one
+line too; `--debug` or `PINNLOSS_DEBUG=1` shows its traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import math
+import os
 import sys
 
-import jax
-
-import pinnloss as pl
-from pinnloss import eos
+from . import __version__
 
 __all__ = ["main"]
 
@@ -21,68 +24,142 @@ __all__ = ["main"]
 _NET = "net"
 _NET_TITLE = "EnergyNet (physics-informed MLP)"
 
+_EPILOG = """\
+examples:
+  pinnloss fit                               the bundled example (fcc Cu, WIEN2k, ACWF)
+  pinnloss fit cu.csv --form vinet           a table with 'volume,energy' columns
+  pinnloss fit a.csv b.csv c.csv             several files, one table (one row each)
+  pinnloss fit cells.csv --n-atoms 2         per-cell values of a 2-atom cell
+  cat cu.csv | pinnloss fit -                '-' reads standard input
+  pinnloss fit results.json --key Cu-X/FCC   one crystal of an ACWF results file
+  pinnloss fit --json - | jq .v0             results as JSON on standard output
 
-def _form_choices() -> list[str]:
-    return [*eos.FORM_REGISTRY, _NET]
+files: a header line names the columns: a volume ('volume', 'V', ...) and an energy
+('energy', 'E', 'etot', ...), each optionally with a unit and basis ('Volume (bohr^3)',
+'E [Ry/cell]', 'energy_eV_per_atom'), and optionally an 'n_atoms' column. bohr^3, nm^3,
+Ry, Hartree, meV, kJ/mol and kcal/mol are converted; unstated units are read as Å^3 and
+eV. Values are per cell of n_atoms atoms (the column or --n-atoms) unless the header says
+per atom; with no count the table says 'atoms per cell unknown'. Ambiguous headers (two
+energy columns, 'a.u.') are refused, not guessed.
 
+JSON (--json): one file gives one object; several give {"results": [...]}. Every number
+has its unit under "units"; "std" holds standard errors.
 
-def _form_name(form: str) -> str:
-    """The canonical name of a `--form` choice (as written to `--json`)."""
-    return _NET if form == _NET else eos.form_spec(form).name
-
-
-def _form_title(form: str) -> str:
-    return _NET_TITLE if form == _NET else eos.form_spec(form).description
+exit status: 0 ok, 1 a file or fit failed, 2 usage error. --debug (or PINNLOSS_DEBUG=1)
+shows the traceback of an unexpected error."""
 
 
 class _Fail(Exception):
-    pass
+    """A one-line error for the user (exit status 1)."""
+
+
+# --- argument types: refuse at parse time, with the option's name (argparse adds it) ---
+
+
+def _positive_int(limit):
+    def parse(s: str) -> int:
+        try:
+            n = int(s, 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number; got {s!r}") from None
+        if not 1 <= n <= limit:
+            raise argparse.ArgumentTypeError(f"must lie between 1 and {limit}; got {s}")
+        return n
+
+    parse.__name__ = "positive whole number"
+    return parse
+
+
+def _seed(s: str) -> int:
+    try:
+        n = int(s, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number; got {s!r}") from None
+    if not 0 <= n < 2**32:
+        raise argparse.ArgumentTypeError(f"must lie between 0 and 2**32 - 1; got {s}")
+    return n
+
+
+def _positive_float(s: str) -> float:
+    try:
+        x = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number; got {s!r}") from None
+    if not (math.isfinite(x) and x > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number; got {s}")
+    return x
+
+
+class _FitParser(argparse.ArgumentParser):
+    """Builds the `--form` help from the registry only when help is shown (it imports JAX)."""
+
+    def format_help(self) -> str:
+        for a in self._actions:
+            if a.dest == "form":
+                a.help = _form_help()
+        return super().format_help()
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="pinnloss", description="Physics-informed fitting of energy–volume curves."
+        prog="pinnloss",
+        description="Physics-informed fitting of energy–volume curves.",
+        epilog="run 'pinnloss fit --help' for the fit command's options and examples.",
     )
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    p.add_argument("--version", action="version", version=f"pinnloss {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_FitParser)
     f = sub.add_parser(
         "fit",
         help="fit an equation of state to E(V) points",
         description=(
-            "Fit E(V) points and print V0, E0, B0 and B0'. FILE is a CSV or whitespace table "
-            "with a header naming volume and energy columns (per cell; see --n-atoms), or an "
-            "ACWF JSON file with --key. Without FILE, fits the bundled example (fcc Cu, "
-            "WIEN2k all-electron, ACWF; MIT licence)."
+            "Fit E(V) points and print V0, E0, B0 and B0' with standard errors. FILE is a CSV "
+            "or whitespace table with a header naming volume and energy columns, or an ACWF "
+            "JSON file with --key; '-' reads standard input. Without FILE, fits the bundled "
+            "example (fcc Cu, WIEN2k all-electron, ACWF; MIT licence)."
         ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    f.add_argument(
-        "file", nargs="?", metavar="FILE", help="data file (default: bundled Cu example)"
-    )
-    f.add_argument(
-        "--form",
-        choices=_form_choices(),
-        default="bm",
-        metavar="FORM",
-        help=_form_help(),
-    )
+    f.add_argument("files", nargs="*", metavar="FILE", help="data file(s); '-' is standard input")
+    f.add_argument("--form", default="bm", metavar="FORM", help="equation of state (default bm)")
     f.add_argument("--key", help="crystal in an ACWF JSON file, e.g. Cu-X/FCC")
-    f.add_argument("--n-atoms", type=int, default=None, help="atoms per cell in FILE (default 1)")
-    f.add_argument("--v0", type=float, help="constraint: equilibrium volume [Å³/atom]")
-    f.add_argument("--b0", type=float, help="constraint: bulk modulus at V0 [GPa] (needs --v0)")
-    f.add_argument("--width", type=int, default=32, help="net: hidden units (default 32)")
-    f.add_argument("--depth", type=int, default=2, help="net: hidden layers (default 2)")
-    f.add_argument("--seed", type=int, default=0, help="net: random seed (default 0)")
+    f.add_argument(
+        "--n-atoms",
+        type=_positive_int(100_000),
+        default=None,
+        metavar="N",
+        help="atoms per cell of the values in FILE (default: the file's n_atoms column, else "
+        "unknown: values taken as per atom)",
+    )
+    f.add_argument("--v0", type=_positive_float, help="constraint: equilibrium volume [Å³/atom]")
+    f.add_argument(
+        "--b0", type=_positive_float, help="constraint: bulk modulus at V0 [GPa] (needs --v0)"
+    )
+    f.add_argument(
+        "--width", type=_positive_int(4096), default=32, help="net: hidden units (default 32)"
+    )
+    f.add_argument(
+        "--depth", type=_positive_int(16), default=2, help="net: hidden layers (default 2)"
+    )
+    f.add_argument("--seed", type=_seed, default=0, help="net: random seed (default 0)")
     f.add_argument("--plot", metavar="PNG", help="save E(V) with residuals to this file")
-    f.add_argument("--json", metavar="JSON", help="write the results to this JSON file")
+    f.add_argument(
+        "--json", metavar="JSON", help="write the results to this JSON file ('-': standard output)"
+    )
     f.add_argument(
         "--no-cache",
         action="store_true",
         help="do not use the persistent compilation cache (default: on, in "
         "$PINNLOSS_CACHE_DIR or ~/.cache/pinnloss/jax; PINNLOSS_NO_CACHE=1 also turns it off)",
     )
+    f.add_argument("--debug", action="store_true", help="show tracebacks (also PINNLOSS_DEBUG=1)")
+    p.fit_parser = f  # usage errors found after parsing are reported by `pinnloss fit`
     return p
 
 
 def _form_help() -> str:
+    from pinnloss import eos
+
     seen = []
     for spec in eos.FORM_REGISTRY.values():
         if spec not in seen:
@@ -91,56 +168,79 @@ def _form_help() -> str:
     return f"equation of state (default bm) — {forms}; {_NET}: {_NET_TITLE}"
 
 
-def _fit(args):
-    if args.file is None:
+def _form_name(form: str) -> str:
+    """The canonical name of a `--form` choice (as written to `--json`)."""
+    from pinnloss import eos
+
+    return _NET if form == _NET else eos.form_spec(form).name
+
+
+def _form_title(form: str) -> str:
+    from pinnloss import eos
+
+    return _NET_TITLE if form == _NET else eos.form_spec(form).description
+
+
+# --- load and fit one source --------------------------------------------------------------
+
+
+def _load(args, name):
+    from pinnloss import eos
+
+    if name is None:
         if args.key is not None:
             raise _Fail("--key selects a crystal in an ACWF JSON FILE; give the FILE too.")
         data = eos.example_data()
-        source = "bundled example: " + data.label
-    else:
-        data = eos.load(args.file, key=args.key, n_atoms=args.n_atoms)
-        source = args.file + (f" [{args.key}]" if args.key else "")
-    if args.b0 is not None and args.v0 is None:
-        raise _Fail("--b0 constrains the bulk modulus at V0; give --v0 too.")
-    if args.v0 is not None and not args.v0 > 0:
-        raise _Fail(f"--v0 must be a positive volume in Å³/atom; got {args.v0}.")
-    if args.b0 is not None and not args.b0 > 0:
-        raise _Fail(f"--b0 must be a positive bulk modulus in GPa; got {args.b0}.")
+        if args.n_atoms is not None and args.n_atoms != 1:
+            raise _Fail("--n-atoms: the bundled example is per atom already; drop --n-atoms.")
+        return data, "bundled example: " + data.label
+    source = sys.stdin if name == "-" else name
+    try:
+        data = eos.load(source, key=args.key, n_atoms=args.n_atoms)
+    except ValueError as e:
+        raise _Fail(getattr(e, "cli_message", None) or f"{name}: {e}") from e
+    return data, ("standard input" if name == "-" else name) + (
+        f" [{args.key}]" if args.key else ""
+    )
+
+
+def _fit(args, data):
+    import jax
+
+    import pinnloss as pl
+    from pinnloss import eos
+
     if args.v0 is not None and not data.volume.min() <= args.v0 <= data.volume.max():
         raise _Fail(
             f"--v0 {args.v0} Å³/atom lies outside the data's volumes "
             f"[{data.volume.min():.6g}, {data.volume.max():.6g}]."
         )
-
-    constraints = args.v0 is not None
     if args.form != _NET:
         model = eos.fit_eos(data, args.form)
-        if constraints:
+        if args.v0 is not None:
             # soft constraints on top of the data: refit in the data's shifted frame
             start = eos.shift_energy(model, -data.energy_shift)
             obj = _objective(data, args.v0, args.b0)
             model = eos.shift_energy(pl.least_squares(start, obj).model, data.energy_shift)
-    else:
-        if len(data) < 4 and not (args.v0 is not None and args.b0 is not None):
-            raise _Fail(
-                f"the net needs at least 4 points to set its V0/B0 constraints from a "
-                f"Birch–Murnaghan fit, or --v0 and --b0; got {len(data)} points."
-            )
-        if args.width < 1 or args.depth < 1:
-            raise _Fail("--width and --depth must be at least 1.")
-        v0, b0 = args.v0, args.b0
-        if v0 is None or b0 is None:
-            ref = eos.fit_eos(data)
-            v0 = float(ref.v0) if v0 is None else v0
-            b0 = float(ref.b0) * eos.EV_PER_A3_TO_GPA if b0 is None else b0
-        net = eos.EnergyNet(data, width=args.width, depth=args.depth, key=jax.random.key(args.seed))
-        model = pl.least_squares(net, _objective(data, v0, b0)).model
-    props = eos.properties(model, data)
-    rms = eos.rms(model, data)
-    return data, source, model, props, rms
+        return model
+    if len(data) < 4 and not (args.v0 is not None and args.b0 is not None):
+        raise _Fail(
+            f"the net needs at least 4 points to set its V0/B0 constraints from a "
+            f"Birch–Murnaghan fit, or --v0 and --b0; got {len(data)} points."
+        )
+    v0, b0 = args.v0, args.b0
+    if v0 is None or b0 is None:
+        ref = eos.fit_eos(data)
+        v0 = float(ref.v0) if v0 is None else v0
+        b0 = float(ref.b0) * eos.EV_PER_A3_TO_GPA if b0 is None else b0
+    net = eos.EnergyNet(data, width=args.width, depth=args.depth, key=jax.random.key(args.seed))
+    return pl.least_squares(net, _objective(data, v0, b0)).model
 
 
 def _objective(data, v0, b0_gpa):
+    import pinnloss as pl
+    from pinnloss import eos
+
     obj = pl.DataMSE(data.volume, data.energy, name="energy")
     if v0 is not None:
         obj = obj + 1e2 * eos.ZeroPressure(v0=v0)
@@ -149,80 +249,339 @@ def _objective(data, v0, b0_gpa):
     return obj
 
 
-def _table(args, data, source, props, rms) -> str:
+def _result(args, data, source) -> dict:
+    """Fit and measure one loaded source: a dict of what the table and JSON show."""
+    from pinnloss import eos
+
+    model = _fit(args, data)
+    props = eos.properties(model, data)
+    r = {
+        "source": source,
+        "data": data,
+        "model": model,
+        "values": {k: float(v) for k, v in props.as_dict().items()},
+        "std": {},
+        "dof": None,
+        "intervals": {},
+        "rms": float(eos.rms(model, data)),
+        "notes": list(data.notes),
+    }
+    if getattr(props, "std", None) is not None:
+        r["std"] = {k: float(v) for k, v in props.std.as_dict().items()}
+        r["dof"] = int(props.dof)
+        r["sigma_known"] = bool(getattr(props, "sigma_known", False))
+        r["intervals"] = {f"{lv:.0%}": props.interval(lv) for lv in (0.68, 0.95)}
+    return r
+
+
+# --- output ---------------------------------------------------------------------------
+
+_ROWS = (  # key, table label, unit, decimals
+    ("v0", "V0", "Å³/atom", 8),
+    ("e0", "E0", "eV/atom", 8),
+    ("b0", "B0", "eV/Å³", 8),
+    ("b0_gpa", "B0", "GPa", 5),
+    ("b1", "B0'", "", 5),
+)
+_UNITS = {
+    "v0": "Å^3/atom",
+    "e0": "eV/atom",
+    "b0": "eV/Å^3",
+    "b0_gpa": "GPa",
+    "b1": "1 (dimensionless)",
+    "rms_residual_mev_per_atom": "meV/atom",
+    "volume_range": "Å^3/atom",
+    "n_points": "count",
+    "n_atoms": "atoms per cell (null: unknown)",
+    "constraints.v0": "Å^3/atom",
+    "constraints.b0_gpa": "GPa",
+    "std": "same units as the value",
+    "interval_68": "same units as the value ([low, high] at 68 % confidence)",
+    "interval_95": "same units as the value ([low, high] at 95 % confidence)",
+    "dof": "count (residual degrees of freedom)",
+}
+
+
+def _describe(data) -> str:
+    return (
+        f"{len(data)} points, V {data.volume.min():.6g}–{data.volume.max():.6g} Å³/atom, "
+        f"{data.describe()}"
+    )
+
+
+def _table_one(args, r) -> str:
     lines = [
-        f"pinnloss fit: {source}",
-        f"  {len(data)} points, V {data.volume.min():.6g}–{data.volume.max():.6g} Å³/atom, "
-        f"{data.n_atoms} atom(s)/cell; form: {_form_title(args.form)}",
+        f"pinnloss fit: {r['source']}",
+        f"  {_describe(r['data'])}; form: {_form_title(args.form)}",
     ]
     if args.v0 is not None:
         c = f"V0 = {args.v0} Å³/atom" + (f", B0 = {args.b0} GPa" if args.b0 is not None else "")
         lines.append(f"  constraints: {c}")
     rows = [
-        ("V0", f"{props.v0:.8f}", "Å³/atom"),
-        ("E0", f"{props.e0:.8f}", "eV/atom"),
-        ("B0", f"{props.b0:.8f}", "eV/Å³"),
-        ("B0", f"{props.b0_gpa:.5f}", "GPa"),
-        ("B0'", f"{props.b1:.5f}", ""),
-        ("RMS residual", f"{rms:.4g}", "meV/atom"),
+        (lab, f"{r['values'][k]:.{d}f}", _fmt_std(r["std"].get(k), d), u) for k, lab, u, d in _ROWS
     ]
-    w = max(len(r[1]) for r in rows)
+    rows.append(("RMS residual", f"{r['rms']:.4g}", "", "meV/atom"))
+    w = max(len(x[1]) for x in rows)
+    ws = max(len(x[2]) for x in rows)
+    ws = max(ws, len("std. error")) if ws else 0
     lines.append("")
-    lines.append(f"  {'quantity':<13s}{'value':>{w}s}  unit")
-    for name, val, unit in rows:
-        lines.append(f"  {name:<13s}{val:>{w}s}  {unit}")
+    head = f"  {'quantity':<13s}{'value':>{w}s}  "
+    lines.append(head + (f"{'std. error':>{ws}s}  " if ws else "") + "unit")
+    for lab, val, s, unit in rows:
+        lines.append(f"  {lab:<13s}{val:>{w}s}  " + (f"{s:>{ws}s}  " if ws else "") + unit)
+    if r["std"]:
+        lines.append(f"  std. error: {_std_method(r)}")
+    lines += [f"  note: {n}" for n in r["notes"]]
+    return "\n".join(line.rstrip() if line.strip() else "" for line in lines)
+
+
+def _std_method(r) -> str:
+    if r.get("sigma_known"):
+        return "from the fit's covariance (noise σ given)"
+    return f"from the fit's covariance (σ from the residuals; Student-t, {r['dof']} dof)"
+
+
+def _fmt_std(s, decimals) -> str:
+    """A standard error to two significant digits ("" when there is none)."""
+    if s is None:
+        return ""
+    if not math.isfinite(s):
+        return "n/a"
+    return f"{s:.2g}" if abs(s) < 1.0 else f"{s:.{decimals}f}".rstrip("0").rstrip(".")
+
+
+def _table_many(args, results) -> str:
+    lines = [f"pinnloss fit: {len(results)} files; form: {_form_title(args.form)}", ""]
+    head = [
+        "file",
+        "points",
+        "basis",
+        "V0 [Å³/atom]",
+        "E0 [eV/atom]",
+        "B0 [GPa]",
+        "B0'",
+        "RMS [meV/atom]",
+    ]
+    body = []
+    for r in results:
+        v, s, data = r["values"], r["std"], r["data"]
+        basis = {"per atom": "per atom", "per cell": f"cell of {data.n_atoms}"}.get(
+            data.basis, "unknown n"
+        )
+        body.append(
+            [
+                r["source"],
+                str(len(data)),
+                basis,
+                _pm(v["v0"], s.get("v0"), 6),
+                f"{v['e0']:.6f}",
+                _pm(v["b0_gpa"], s.get("b0_gpa"), 3),
+                _pm(v["b1"], s.get("b1"), 3),
+                f"{r['rms']:.3g}",
+            ]
+        )
+    w = [max(len(x[i]) for x in [head, *body]) for i in range(len(head))]
+    fmt = lambda row: (
+        "  "
+        + "  ".join(  # noqa: E731
+            c.ljust(w[i]) if i in (0, 2) else c.rjust(w[i]) for i, c in enumerate(row)
+        )
+    )
+    lines.append(fmt(head).rstrip())
+    lines += [fmt(row).rstrip() for row in body]
+    for r in results:
+        lines += [f"  note ({r['source']}): {n}" for n in r["notes"]]
     return "\n".join(lines)
 
 
-def _run_fit(args) -> int:
-    data, source, model, props, rms = _fit(args)
-    print(_table(args, data, source, props, rms))
-    if args.json:
-        out = {
-            "source": source,
-            "form": _form_name(args.form),
-            "n_points": len(data),
-            "n_atoms": data.n_atoms,
-            "constraints": {"v0": args.v0, "b0_gpa": args.b0},
-            **props.as_dict(),
-            "rms_residual_mev_per_atom": rms,
-            "units": {"v0": "Å^3/atom", "e0": "eV/atom", "b0": "eV/Å^3", "b0_gpa": "GPa"},
+def _pm(x, s, d) -> str:
+    return f"{x:.{d}f}" if s is None else f"{x:.{d}f} ± {_fmt_std(s, d)}"
+
+
+def _json_result(args, r) -> dict:
+    data = r["data"]
+    out = {
+        "source": r["source"],
+        "form": _form_name(args.form),
+        "n_points": len(data),
+        "volume_range": [float(data.volume.min()), float(data.volume.max())],
+        "n_atoms": data.n_atoms,
+        "basis": data.basis,
+        "constraints": {"v0": args.v0, "b0_gpa": args.b0},
+        **r["values"],
+        "std": {k: _finite(v) for k, v in r["std"].items()} or None,
+    }
+    if r["std"]:
+        out["std_method"] = _std_method(r)
+        out["dof"] = r["dof"]
+        for lv, iv in r["intervals"].items():
+            out[f"interval_{lv.rstrip('%')}"] = {
+                k: [_finite(lo), _finite(hi)] for k, (lo, hi) in iv.items()
+            }
+    out["rms_residual_mev_per_atom"] = r["rms"]
+    out["notes"] = r["notes"]
+    return out
+
+
+def _finite(x):
+    """JSON has no NaN: a non-finite number is null."""
+    return float(x) if math.isfinite(x) else None
+
+
+def _write_json(args, results) -> None:
+    import json
+
+    if len(results) == 1:
+        doc = {"pinnloss_version": __version__, **_json_result(args, results[0]), "units": _UNITS}
+    else:
+        doc = {
+            "pinnloss_version": __version__,
+            "results": [_json_result(args, r) for r in results],
+            "units": _UNITS,
         }
-        try:
-            with open(args.json, "w", encoding="utf-8") as fh:
-                json.dump(out, fh, indent=2, ensure_ascii=False)
-        except OSError as e:
-            raise _Fail(f"cannot write --json {args.json}: {e.strerror}.") from e
-    if args.plot:
-        fig = eos.plot.energy_volume(data, {_form_title(args.form): model})
-        try:
-            fig.savefig(args.plot, dpi=130)
-        except (OSError, ValueError) as e:
-            raise _Fail(f"cannot save --plot {args.plot}: {e}") from e
-    return 0
+    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    if args.json == "-":
+        sys.stdout.write(text)
+        return
+    try:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as e:
+        raise _Fail(f"cannot write --json {args.json}: {e.strerror}.") from e
 
 
-def main(argv=None) -> int:
-    """Entry point of the `pinnloss` console script; returns the exit status."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.command != "fit":
-        parser.print_help(sys.stderr)
-        return 2
+def _save_plot(args, r) -> None:
+    from pinnloss import eos
+
+    fig = eos.plot.energy_volume(r["data"], {_form_title(args.form): r["model"]})
+    try:
+        fig.savefig(args.plot, dpi=130)
+    except (OSError, ValueError) as e:
+        raise _Fail(f"cannot save --plot {args.plot}: {e}") from e
+
+
+def _check_options(args, parser) -> None:
+    """Usage errors that need more than one option (exit status 2, like argparse's)."""
+    if args.b0 is not None and args.v0 is None:
+        parser.error("--b0 constrains the bulk modulus at V0; give --v0 too.")
+    if args.files.count("-") > 1:
+        parser.error("'-' (standard input) can be read once.")
+    if len(args.files) > 1:
+        if args.v0 is not None:
+            parser.error("--v0/--b0 constrain one curve; give one FILE.")
+        if args.plot:
+            parser.error("--plot draws one curve; give one FILE.")
+
+
+def _check_form(args, parser) -> None:
+    from pinnloss import eos  # the registry imports JAX: checked once the files have loaded
+
+    if args.form != _NET:
+        try:
+            eos.form_spec(args.form)
+        except ValueError:
+            names = ", ".join([*eos.FORM_REGISTRY, _NET])
+            parser.error(f"argument --form: unknown form {args.form!r}; choose one of {names}")
+
+
+def _each(names, args, step):
+    """`step(name)` for each source; with several, a failure is one line and the rest go on."""
+    done, rc = [], 0
+    for name in names:
+        try:
+            done.append(step(name))
+        except Exception as e:  # noqa: BLE001 - one file's failure must not hide the others
+            if len(names) == 1:
+                raise
+            _error(e, args)
+            rc = 1
+    return done, rc
+
+
+def _run_fit(args, parser) -> int:
+    _check_options(args, parser)
+    names = args.files or [None]
+    # read every file first (NumPy only): a bad file answers before JAX loads
+    loaded, rc = _each(names, args, lambda name: _load(args, name))
+    if not loaded:
+        return rc
+    import jax
+
+    _check_form(args, parser)
     jax.config.update("jax_enable_x64", True)
     if not args.no_cache:
         from ._cache import enable_compilation_cache
 
         enable_compilation_cache()
+    results, rc_fit = _each(loaded, args, lambda ds: _result(args, *ds))
+    rc = rc or rc_fit
+    if not results:
+        return rc
+    if args.json == "-":
+        _write_json(args, results)
+    else:
+        print(_table_one(args, results[0]) if len(names) == 1 else _table_many(args, results))
+        if args.json:
+            _write_json(args, results)
+    if args.plot:
+        _save_plot(args, results[0])
+    return rc
+
+
+def _debug(args=None) -> bool:
+    return bool(getattr(args, "debug", False)) or os.environ.get("PINNLOSS_DEBUG", "") not in (
+        "",
+        "0",
+    )
+
+
+def _error(e: BaseException, args=None) -> None:
+    """One line on stderr; re-raises under --debug / PINNLOSS_DEBUG=1."""
+    if _debug(args):
+        raise e
+    if isinstance(e, _Fail):
+        msg = str(e)
+    elif isinstance(e, (ValueError, OSError)) or type(e).__name__ == "SolveError":
+        msg = getattr(e, "cli_message", None) or str(e)
+    else:
+        msg = (
+            f"unexpected {type(e).__name__}: {e} (a bug in pinnloss; --debug or "
+            "PINNLOSS_DEBUG=1 shows the traceback)"
+        )
+    print(f"pinnloss: error: {' '.join(msg.split())}", file=sys.stderr)
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe (`pinnloss fit | head -1`): no further writes, no exit message."""
     try:
-        return _run_fit(args)
-    except (_Fail, ValueError, OSError, pl.SolveError) as e:
-        msg = " ".join(str(e).split())
-        print(f"pinnloss: error: {msg}", file=sys.stderr)
-        return 1
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (captured in tests)
+        pass
+
+
+def main(argv=None) -> int:
+    """Entry point of the `pinnloss` console script; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)  # usage errors: SystemExit(2) with argparse's message
+    if args.command != "fit":
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        rc = _run_fit(args, parser.fit_parser)
+        sys.stdout.flush()  # a broken pipe shows here, not at interpreter exit
+        return rc
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 141  # 128 + SIGPIPE, what a shell reports for a command cut off by `head`
     except KeyboardInterrupt:
         print("pinnloss: interrupted", file=sys.stderr)
         return 130
+    except SystemExit:
+        raise
+    except Exception as e:  # noqa: BLE001 - never a traceback (unless --debug)
+        _error(e, args)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

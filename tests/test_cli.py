@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import pinnloss
 from pinnloss import cli, eos
 
 ACWF = Path(__file__).resolve().parent / "data" / "acwf"  # vendored, MIT (see its LICENSE)
@@ -24,7 +25,15 @@ def test_bundled_example_table_json_plot(capsys, tmp_path):
     rc, out, err = _run(capsys, "--json", tmp_path / "r.json", "--plot", tmp_path / "r.png")
     assert rc == 0 and err == ""
     assert "bundled example" in out and "B0'" in out and "GPa" in out
-    res = json.loads((tmp_path / "r.json").read_text())
+    assert "7 points, V 11.243–12.6783 Å³/atom, per atom;" in out  # the basis, said
+    text = (tmp_path / "r.json").read_text()
+    assert text.endswith("}\n")  # a trailing newline
+    res = json.loads(text)
+    assert res["pinnloss_version"] == pinnloss.__version__
+    # a unit for every number in the file
+    numbers = [k for k, v in res.items() if isinstance(v, (int, float, list)) and k != "notes"]
+    numbers += [f"constraints.{k}" for k in res["constraints"]]
+    assert set(numbers) <= set(res["units"]), set(numbers) - set(res["units"])
     # the bundled curve is the ACWF WIEN2k Cu curve: its published fit is reproduced
     assert np.isclose(res["v0"], WIEN2K_CU["v0"], rtol=1e-6)
     assert np.isclose(res["b0"], WIEN2K_CU["b0"], rtol=1e-5)
@@ -110,22 +119,40 @@ def test_bad_files_one_line_no_traceback(capsys, tmp_path, case):
 
 
 def test_bad_options(capsys):
-    rc, _, err = _run(capsys, "--b0", 100)
-    assert rc == 1 and "give --v0 too" in err
+    """Usage errors exit 2 with argparse's usage line and one error line; never a traceback."""
+    cases = [
+        (["--b0", "100"], "give --v0 too"),
+        (["--form", "spline"], "unknown form 'spline'"),
+        (["--n-atoms", "0"], "--n-atoms: must lie between 1"),
+        (["--n-atoms", "2.7"], "--n-atoms: expected a whole number; got '2.7'"),
+        (["--seed", "1180591620717411303424"], "--seed: must lie between 0 and 2**32 - 1"),
+        (["--v0", "nan"], "--v0: must be a positive finite number"),
+        (["--b0", "inf", "--v0", "12"], "--b0: must be a positive finite number"),
+        (["--width", "100000"], "--width: must lie between 1 and 4096"),
+        (["a.csv", "b.csv", "--plot", "x.png"], "--plot draws one curve"),
+        (["-", "-"], "'-' (standard input) can be read once"),
+    ]
+    for args, match in cases:
+        with pytest.raises(SystemExit) as e:
+            cli.main(["fit", *args])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and match in err and "Traceback" not in err, (args, err)
+        assert err.strip().splitlines()[-1].startswith("pinnloss fit: error:")
     rc, _, err = _run(capsys, "--v0", 30.0, "--b0", 100)
     assert rc == 1 and "outside the data's volumes" in err
-    with pytest.raises(SystemExit) as e:
-        cli.main(["fit", "--form", "spline"])
-    assert e.value.code == 2
     assert cli.main([]) == 2
 
 
-def test_console_script():
+def test_console_script(tmp_path):
+    """The installed script, reading standard input ('-'); a bad file answers before JAX loads."""
     exe = Path(sys.executable).with_name("pinnloss")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "pinnloss.cli"]
-    out = subprocess.run([*cmd, "fit"], capture_output=True, text=True, timeout=300)
+    with open(eos.example_path()) as stdin:
+        out = subprocess.run(
+            [*cmd, "fit", "-"], stdin=stdin, capture_output=True, text=True, timeout=300
+        )
     assert out.returncode == 0, out.stderr
-    assert "V0" in out.stdout and "11.9510" in out.stdout
+    assert "pinnloss fit: standard input" in out.stdout and "11.9510" in out.stdout
     bad = subprocess.run([*cmd, "fit", "/nonexistent.csv"], capture_output=True, text=True)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
-    assert bad.stderr.strip().startswith("pinnloss: error:")
+    assert bad.stderr.strip() == "pinnloss: error: /nonexistent.csv: no such file."

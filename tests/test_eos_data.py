@@ -1,5 +1,6 @@
 """EVData and eos.load: per-atom float64 storage, shifting, file formats, bad input."""
 
+import io
 import json
 import warnings
 
@@ -47,8 +48,8 @@ def test_per_atom_shift_and_sorting():
         (np.where(np.arange(7) == 0, 0.0, V), E, {}, "volumes must be positive"),
         (np.r_[V[:6], V[2]], E, {}, "duplicate volume 11.7"),
         (V[:1], E[:1], {}, "at least 2 points"),
-        (V, E, {"n_atoms": 0}, "n_atoms must be a positive integer"),
-        (V, E, {"n_atoms": 1.5}, "n_atoms must be a positive integer"),
+        (V, E, {"n_atoms": 0}, "n_atoms must be a positive whole number"),
+        (V, E, {"n_atoms": 1.5}, "n_atoms must be a positive whole number"),
         (V, E, {"reference": "max"}, "reference must be 'min'"),
         (["a"] * 7, E, {}, "volume must be a 1-D array of numbers"),
     ],
@@ -90,8 +91,8 @@ def test_load_tables(tmp_path):
         ("1.0,2.0\n3.0,4.0\n", "first line must be a header"),
         ("just some words\nand more\n", "first line must be a header"),
         ("volume,energy\n", "no rows of numbers"),
-        ("volume,energy\n11.0,abc\n", "row 2 is not numeric"),
-        ("volume,energy\n11.0\n", "row 2 has 1 column"),
+        ("volume,energy\n11.0,abc\n", "line 2, column 'energy': 'abc' is not a number"),
+        ("volume,energy\n11.0\n", "line 2 has 1 field.* header names 2 column"),
         ("volume,energy\n11.0,-1.0\n-12.0,-1.1\n", "volumes must be positive"),
         ("volume,energy\n11.0,nan\n12.0,-1.1\n", "NaN or inf"),
         ("{not json", "invalid JSON"),
@@ -114,7 +115,7 @@ def test_load_missing_and_binary(tmp_path):
     b.write_bytes(b"\xff\xfe\x00\x81garbage")
     with pytest.raises(ValueError, match="not a text file"):
         eos.load(b)
-    with pytest.raises(ValueError, match="expected a file path"):
+    with pytest.raises(ValueError, match="expected a file path, an open text stream"):
         eos.load(42)
 
 
@@ -131,11 +132,13 @@ def test_load_acwf(tmp_path):
     p.write_text(json.dumps(doc))
     d = eos.load(p, key="Si-X/Diamond")
     assert np.allclose(d.volume, V) and d.n_atoms == 2 and d.label == "Si-X/Diamond"
-    with pytest.raises(ValueError, match="holds 2 crystals; pick one with key="):
+    with pytest.raises(ValueError, match="holds 2 crystals; pick one with key='Cu-X/FCC'"):
         eos.load(p)
-    with pytest.raises(ValueError, match="no E\\(V\\) points for key 'Cu-X/BCC'; did you mean"):
+    with pytest.raises(
+        ValueError, match="no E\\(V\\) points for key 'Cu-X/BCC' in 'eos_data'; did you mean"
+    ):
         eos.load(p, key="Cu-X/BCC")
-    with pytest.raises(ValueError, match="key= selects a crystal in an ACWF JSON"):
+    with pytest.raises(ValueError, match="key selects a crystal in an ACWF JSON"):
         q = tmp_path / "t.csv"
         q.write_text("volume,energy\n1,2\n3,4\n")
         eos.load(q, key="Cu-X/FCC")
@@ -181,3 +184,179 @@ def test_float32_refuses_unresolvable_energies():
             eos.EnergyNet(eos.EVData(V, E * 30.0), key=jax.random.key(0))  # shifted: fine
     finally:
         jax.config.update("jax_enable_x64", prev)
+
+
+# --- issue 12 §2 / issue 11 §4: per cell vs per atom, units, ambiguity, robustness ---------
+
+
+def _table(path, header, rows, *, encoding="utf-8"):
+    path.write_text(header + "\n" + "".join(rows), encoding=encoding)
+    return path
+
+
+def _rows(fmt, scale_v=1.0, scale_e=1.0):
+    return [fmt.format(v=float(v) * scale_v, e=float(e) * scale_e) for v, e in zip(V, E)]
+
+
+def test_n_atoms_column_is_reported_and_divides(tmp_path):
+    """Issue 11 §4: a CSV with an n_atoms column reported n_atoms=1."""
+    p = _table(tmp_path / "c.csv", "volume,energy,n_atoms", _rows("{v!r},{e!r},2\n", 2, 2))
+    d = eos.load(p)
+    assert d.n_atoms == 2 and d.basis == "per cell" and "per cell of 2 atoms" in d.describe()
+    assert np.allclose(d.volume, V, rtol=1e-15) and np.allclose(d.absolute_energy, E, rtol=1e-15)
+    assert eos.load(p, n_atoms=2).n_atoms == 2  # agreeing argument: fine
+    with pytest.raises(ValueError, match="n_atoms=3 contradicts the file's column 'n_atoms'"):
+        eos.load(p, n_atoms=3)
+    # no count anywhere: taken as given, and the data says the count is unknown
+    q = _table(tmp_path / "u.csv", "volume,energy", _rows("{v!r},{e!r}\n"))
+    u = eos.load(q)
+    assert u.n_atoms is None and u.basis == "unknown" and "unknown" in u.describe()
+    assert any("units not stated" in n for n in u.notes)
+    # a per-atom header records the count without dividing; a per-cell one needs it
+    a = _table(
+        tmp_path / "a.csv", "volume_per_atom,energy_per_atom,natoms", _rows("{v!r},{e!r},4\n")
+    )
+    da = eos.load(a)
+    assert da.basis == "per atom" and da.n_atoms == 4 and np.allclose(da.volume, V)
+    b = _table(tmp_path / "b.csv", "V [A^3/atom],E [eV/atom]", _rows("{v!r},{e!r}\n"))
+    with pytest.raises(ValueError, match="per atom .* but n_atoms=2 was given"):
+        eos.load(b, n_atoms=2)
+    c = _table(tmp_path / "cell.csv", "volume_per_cell,energy_per_cell", _rows("{v!r},{e!r}\n"))
+    with pytest.raises(ValueError, match="is per cell but the number of atoms is unknown"):
+        eos.load(c)
+    assert np.allclose(eos.load(c, n_atoms=2).volume, V / 2)
+
+
+@pytest.mark.parametrize(
+    "column, cell", [("n_atoms", "2.7"), ("n_atoms", "0"), ("n_atoms", "-1"), ("natoms", "two")]
+)
+def test_atom_counts_are_positive_whole_numbers(tmp_path, column, cell):
+    p = _table(tmp_path / "n.csv", f"volume,energy,{column}", _rows("{v!r},{e!r}," + cell + "\n"))
+    with pytest.raises(ValueError, match=rf"load\('.*n.csv'\): line 2, column '{column}'"):
+        eos.load(p)
+    for bad in (0, 2.7, -1, True, "2"):
+        with pytest.raises(ValueError, match="n_atoms must be a positive whole number"):
+            eos.load(eos.example_path(), n_atoms=bad)
+
+
+def test_headers_pick_the_energy_not_a_lookalike(tmp_path):
+    ref = eos.load(_table(tmp_path / "ref.csv", "volume,energy", _rows("{v!r},{e!r}\n")))
+    p = _table(tmp_path / "f.csv", "volume,e_fermi,energy", _rows("{v!r},7.25,{e!r}\n"))
+    d = eos.load(p)
+    assert np.array_equal(d.absolute_energy, ref.absolute_energy)  # not the Fermi level
+    only = _table(tmp_path / "g.csv", "volume,e_fermi", _rows("{v!r},{e!r}\n"))
+    with pytest.raises(ValueError, match="no energy column.*'e_fermi' \\(unknown unit or"):
+        eos.load(only)
+    two = _table(tmp_path / "t.csv", "volume_cell,volume_atom,energy", _rows("{v!r},{v!r},{e!r}\n"))
+    with pytest.raises(ValueError, match="ambiguous header: 2 volume columns"):
+        eos.load(two)
+    two_e = _table(tmp_path / "te.csv", "V,E_total,energy", _rows("{v!r},{e!r},{e!r}\n"))
+    with pytest.raises(ValueError, match="ambiguous header: 2 energy columns"):
+        eos.load(two_e)
+    au = _table(tmp_path / "au.csv", "volume,Energy (a.u.)", _rows("{v!r},{e!r}\n"))
+    with pytest.raises(ValueError, match="'a.u.' is ambiguous"):
+        eos.load(au)
+
+
+@pytest.mark.parametrize(
+    "header, unit_v, unit_e, sep",
+    [
+        ("Volume (bohr^3),Energy (Ry)", "bohr", "Ry", ","),
+        ("Volume (bohr^3)   Energy (Ry)", "bohr", "Ry", "  "),  # whitespace, spaced units
+        ("V [Å³];E [Hartree]", "A", "hartree", ";"),
+        ("volume_nm3\tenergy_meV", "nm", "meV", "\t"),
+        ("V (A^3), E (kJ/mol)", "A", "kJ/mol", ","),
+    ],
+)
+def test_units_are_converted_with_codata(tmp_path, header, unit_v, unit_e, sep):
+    """bohr³, nm³, Ry, Hartree, meV, kJ/mol against scipy.constants (an independent source)."""
+    from scipy import constants as c
+
+    bohr_a = c.physical_constants["Bohr radius"][0] * 1e10
+    per_v = {"bohr": bohr_a**3, "A": 1.0, "nm": 1e3}[unit_v]
+    per_e = {
+        "Ry": c.physical_constants["Rydberg constant times hc in eV"][0],
+        "hartree": c.physical_constants["Hartree energy in eV"][0],
+        "meV": 1e-3,
+        "kJ/mol": 1e3 / (c.N_A * c.e),
+    }[unit_e]
+    p = _table(tmp_path / "u.dat", header, _rows("{v!r}" + sep + "{e!r}\n", 1 / per_v, 1 / per_e))
+    d = eos.load(p)
+    # 1e-8: CODATA revisions move a0 by ~7e-10 (scipy may hold 2018 or 2022 values); a wrong
+    # factor (Ry for Ha, bohr for bohr³) is off by far more
+    assert np.allclose(d.volume, V, rtol=1e-8) and np.allclose(d.absolute_energy, E, rtol=1e-8)
+    if unit_v != "A" or unit_e != "meV":
+        assert any("converted" in n for n in d.notes)
+
+
+def test_rows_must_match_the_header_and_bom_is_accepted(tmp_path):
+    four = _table(tmp_path / "four.csv", "volume,energy", _rows("{v!r},{e!r},1,2\n"))
+    with pytest.raises(ValueError, match="line 2 has 4 field.*header names 2 column"):
+        eos.load(four)
+    # a UTF-8 byte-order mark (Excel's "CSV UTF-8") is read, from a file and from a stream
+    bom = _table(
+        tmp_path / "bom.csv", "volume,energy", _rows("{v!r},{e!r}\n"), encoding="utf-8-sig"
+    )
+    assert bom.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert np.array_equal(eos.load(bom).volume, V)
+    assert np.array_equal(eos.load(io.StringIO(bom.read_text("utf-8"))).volume, V)
+    assert np.array_equal(eos.load(io.BytesIO(bom.read_bytes())).volume, V)
+    # a 131 kB field (the csv module's limit) is one clear error, not _csv.Error
+    long = tmp_path / "long.csv"
+    long.write_text('volume,energy\n"' + "1" * 140_000 + '",2\n')
+    with pytest.raises(ValueError, match=r"long.csv'\): line 2 cannot be read"):
+        eos.load(long)
+
+
+@pytest.mark.parametrize(
+    "doc, match",
+    [
+        ('{"eos_data": {}}', "'eos_data' holds no crystal"),
+        ('{"eos_data": [[1, 2]]}', "'eos_data' must map crystal keys.*got a list"),
+        (
+            '{"eos_data": {"A": [[1, 2, 3]]}}',
+            r"eos_data\['A'\] is not a list of \[volume, energy\]",
+        ),
+        ('{"eos_data": {"A": "abc"}}', r"eos_data\['A'\] is not a list"),
+        ('{"eos_data": {"A": [[1, 2], [3, 4]]}, "num_atoms_in_sim_cell": {"A": 2.7}}', "2.7"),
+        ("[" * 200_000 + "]" * 200_000, "nested too deeply"),
+        ('{"eos_data": ' + "[" * 200_000 + "]" * 200_000 + "}", "nested too deeply"),
+        ("[1, 2]", "without an 'eos_data' entry"),
+    ],
+    ids=["empty", "list", "triple", "string", "fractional_atoms", "deep", "deep_in", "array"],
+)
+def test_bad_json_is_a_value_error_naming_file_and_field(tmp_path, doc, match):
+    p = tmp_path / "r.json"
+    p.write_text(doc)
+    with pytest.raises(ValueError, match=match) as e:
+        eos.load(p, key="A" if '"A"' in doc else None)
+    assert "r.json" in str(e.value) and "r.json" in e.value.cli_message
+
+
+def test_acwf_messages_speak_cli_in_the_cli(tmp_path):
+    doc = {"eos_data": {"Cu-X/FCC": [[v, e] for v, e in zip(V, E)], "Si-X/SC": [[1, 2]]}}
+    p = tmp_path / "acwf.json"
+    p.write_text(json.dumps(doc))
+    with pytest.raises(ValueError) as e:
+        eos.load(p)
+    assert "key='Cu-X/FCC'" in str(e.value) and "--key 'Cu-X/FCC'" in e.value.cli_message
+    assert "key=" not in e.value.cli_message and e.value.cli_message.startswith(str(p))
+    d = eos.load(p, key="Cu-X/FCC")
+    assert d.n_atoms is None and d.basis == "unknown"  # ACWF file without num_atoms_in_sim_cell
+    doc["num_atoms_in_sim_cell"] = {"Cu-X/FCC": 1}
+    p.write_text(json.dumps(doc))
+    with pytest.raises(ValueError) as e:
+        eos.load(p, key="Cu-X/FCC", n_atoms=2)
+    assert "n_atoms=2 contradicts" in str(e.value) and "--n-atoms 2 contradicts" in (
+        e.value.cli_message
+    )
+
+
+def test_streams(tmp_path):
+    text = "volume,energy\n" + "".join(_rows("{v!r},{e!r}\n"))
+    d = eos.load(io.StringIO(text))
+    assert np.array_equal(d.volume, V) and d.label == "stream"
+    doc = json.dumps({"eos_data": {"Cu-X/FCC": [[v, e] for v, e in zip(V, E)]}})
+    assert eos.load(io.StringIO(doc)).label == "Cu-X/FCC"
+    with pytest.raises(ValueError, match="<stream>.*no rows of numbers"):
+        eos.load(io.StringIO("volume,energy\n"))

@@ -1,9 +1,8 @@
-"""Energy–volume data: `EVData` and `load` (CSV / whitespace tables, ACWF JSON, ASE)."""
+"""Energy–volume data: `EVData` and `load` (CSV / whitespace tables, ACWF JSON, ASE, streams)."""
 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import re
@@ -12,10 +11,66 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["EVData", "load", "from_ase", "example_data", "example_path", "EV_PER_A3_TO_GPA"]
+__all__ = [
+    "EVData",
+    "load",
+    "from_ase",
+    "example_data",
+    "example_path",
+    "EV_PER_A3_TO_GPA",
+    "BOHR_A",
+    "HARTREE_EV",
+    "RYDBERG_EV",
+    "KJ_PER_MOL_EV",
+]
 
 #: 1 eV/Å³ in GPa.
 EV_PER_A3_TO_GPA = 160.21766208
+
+# Unit conversions of `load`: CODATA 2022 recommended values (P. J. Mohr et al., Rev. Mod.
+# Phys. 97, 025002 (2025); https://physics.nist.gov/cuu/Constants), as in scipy.constants
+# >= 1.15. The one place these numbers live.
+#: Bohr radius a0 in Å.
+BOHR_A = 0.529177210544
+#: Hartree energy in eV.
+HARTREE_EV = 27.211386245981
+#: Rydberg energy (half a Hartree) in eV.
+RYDBERG_EV = HARTREE_EV / 2.0
+#: 1 kJ/mol in eV per entity: 1e3 J / (N_A e), N_A = 6.02214076e23 /mol, e = 1.602176634e-19 C
+#: (both exact since the 2019 SI).
+KJ_PER_MOL_EV = 1e3 / (6.02214076e23 * 1.602176634e-19)
+
+_BASES = ("per atom", "per cell", "unknown")
+
+
+class _LoadError(ValueError):
+    """A source `load` cannot read. The message names the source and the field.
+
+    `str(e)` speaks of `load`'s arguments (`key=`, `n_atoms=`); `e.cli_message` says the same
+    with the command line's options (`--key`, `--n-atoms`) and the bare file name.
+    """
+
+    _API = {"key": "key", "key_": "key=", "n_atoms": "n_atoms", "n_atoms_": "n_atoms="}
+    _CLI = {"key": "--key", "key_": "--key ", "n_atoms": "--n-atoms", "n_atoms_": "--n-atoms "}
+
+    def __init__(self, name: str, detail: str):
+        self.source, self.detail = name, detail
+        super().__init__(f"load({name!r}): " + detail.format(**self._API))
+
+    @property
+    def cli_message(self) -> str:
+        return f"{self.source}: " + self.detail.format(**self._CLI)
+
+
+def _fail(name: str, detail: str) -> _LoadError:
+    """`detail` names load's arguments as `{key}` (the name) or `{key_}` (before a value),
+    `{n_atoms}` / `{n_atoms_}`; other braces in it are doubled (see `_braces`)."""
+    return _LoadError(name, detail)
+
+
+def _braces(s) -> str:
+    """`s` as text safe inside a `_fail` template."""
+    return str(s).replace("{", "{{").replace("}", "}}")
 
 
 def _vector(where: str, name: str, x) -> np.ndarray:
@@ -38,6 +93,15 @@ def _vector(where: str, name: str, x) -> np.ndarray:
     return a
 
 
+def _count(n) -> int:
+    """A positive whole number of atoms, or ValueError (2.7, 0, True, '2' are refused)."""
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer, float, np.floating)):
+        raise ValueError(f"must be a positive whole number; got {n!r}")
+    if not np.isfinite(n) or n != int(n) or n < 1:
+        raise ValueError(f"must be a positive whole number; got {n!r}")
+    return int(n)
+
+
 @dataclass(frozen=True, eq=False, init=False)
 class EVData:
     r"""Energies of one crystal at several volumes, per atom, in float64.
@@ -49,16 +113,24 @@ class EVData:
     runs in float32 or float64; `absolute_energy` adds the shift back.
 
     Args:
-        volume: cell volumes [Å³], one per structure (per cell of `n_atoms` atoms).
-        energy: cell energies [eV], same length.
-        n_atoms: atoms per cell; volumes and energies are divided by it.
+        volume: volumes [Å³], one per structure: per cell of `n_atoms` atoms, or per atom
+            with `per_atom=True`.
+        energy: energies [eV], same length and basis.
+        n_atoms: atoms per cell. Per-cell values are divided by it; `None` means the count
+            is unknown and the values are taken as they are (`basis == "unknown"`).
+        per_atom: the values are already per atom; `n_atoms` (if given) is only recorded.
         reference: `"min"` (default) subtracts the lowest per-atom energy; a number subtracts
             that value [eV/atom]; `0.0` keeps absolute energies.
         label: a name for plots and messages.
 
+    Attributes:
+        basis: what the input values were: `"per cell"` (divided by `n_atoms`), `"per atom"`,
+            or `"unknown"` (no atom count: taken as per atom). `describe()` says it in words.
+        notes: how `load` read the source (unit conversions, assumed units), for reports.
+
     Raises:
         ValueError: arrays not 1-D or of different lengths, NaN/inf, non-positive volumes,
-            duplicate volumes, fewer than 2 points, a non-positive `n_atoms`.
+            duplicate volumes, fewer than 2 points, `n_atoms` not a positive whole number.
 
     Example:
         >>> data = EVData([10.0, 11.0, 12.0], [-3.1, -3.3, -3.2])
@@ -68,11 +140,22 @@ class EVData:
 
     volume: np.ndarray
     energy: np.ndarray
-    n_atoms: int = 1
+    n_atoms: int | None = 1
+    basis: str = "per cell"
     energy_shift: float = 0.0
     label: str = ""
+    notes: tuple[str, ...] = ()
 
-    def __init__(self, volume, energy, *, n_atoms: int = 1, reference="min", label: str = ""):
+    def __init__(
+        self,
+        volume,
+        energy,
+        *,
+        n_atoms: int | None = 1,
+        per_atom: bool = False,
+        reference="min",
+        label: str = "",
+    ):
         where = "EVData"
         v = _vector(where, "volume", volume)
         e = _vector(where, "energy", energy)
@@ -81,9 +164,11 @@ class EVData:
                 f"{where}: volume has {v.shape[0]} points but energy has {e.shape[0]}; "
                 "give one energy per volume."
             )
-        if isinstance(n_atoms, bool) or int(n_atoms) != n_atoms or n_atoms < 1:
-            raise ValueError(f"{where}: n_atoms must be a positive integer; got {n_atoms!r}.")
-        n_atoms = int(n_atoms)
+        if n_atoms is not None:
+            try:
+                n_atoms = _count(n_atoms)
+            except ValueError as err:
+                raise ValueError(f"{where}: n_atoms {err} (or None if unknown).") from None
         if v.size < 2:
             raise ValueError(f"{where}: need at least 2 points; got {v.size}.")
         if (v <= 0).any():
@@ -92,12 +177,14 @@ class EVData:
                 f"{where}: volumes must be positive; volume[{i}] = {float(v[i])!r} Å³. "
                 "Check the column order (volume first?) and units."
             )
+        divide = 1 if (per_atom or n_atoms is None) else n_atoms
+        basis = "per atom" if per_atom else ("unknown" if n_atoms is None else "per cell")
         order = np.argsort(v, kind="stable")
-        v, e = v[order] / n_atoms, e[order] / n_atoms
+        v, e = v[order] / divide, e[order] / divide
         dup = np.nonzero(np.diff(v) <= 1e-12 * v[1:])[0]
         if dup.size:
             raise ValueError(
-                f"{where}: duplicate volume {float(v[dup[0]] * n_atoms)!r} Å³ appears more than "
+                f"{where}: duplicate volume {float(v[dup[0]] * divide)!r} Å³ appears more than "
                 "once; average or drop repeated structures before fitting."
             )
         if isinstance(reference, str):
@@ -116,13 +203,24 @@ class EVData:
         object.__setattr__(self, "volume", v)
         object.__setattr__(self, "energy", es)
         object.__setattr__(self, "n_atoms", n_atoms)
+        object.__setattr__(self, "basis", basis)
         object.__setattr__(self, "energy_shift", shift)
         object.__setattr__(self, "label", str(label))
+        object.__setattr__(self, "notes", ())
 
     @property
     def absolute_energy(self) -> np.ndarray:
         """Per-atom energies with the shift added back [eV/atom]."""
         return self.energy + self.energy_shift
+
+    def describe(self) -> str:
+        """The basis of the input values in words, e.g. `"per cell of 2 atoms"`."""
+        n = self.n_atoms
+        if self.basis == "per cell":
+            return "per atom" if n == 1 else f"per cell of {n} atoms, divided to per atom"
+        if self.basis == "per atom":
+            return "per atom" + ("" if n is None else f" (cells of {n} atom{'s' * (n != 1)})")
+        return "atoms per cell unknown: values taken as per atom"
 
     def __len__(self) -> int:
         return int(self.volume.size)
@@ -131,88 +229,366 @@ class EVData:
         lab = f"{self.label!r}, " if self.label else ""
         return (
             f"EVData({lab}{len(self)} points, V {self.volume.min():.6g}–{self.volume.max():.6g} "
-            f"Å³/atom, energy_shift={self.energy_shift:.10g} eV/atom, n_atoms={self.n_atoms})"
+            f"Å³/atom, energy_shift={self.energy_shift:.10g} eV/atom, n_atoms={self.n_atoms}, "
+            f"{self.basis})"
         )
 
 
-_VOL = re.compile(r"^(v|vol|volume)([^a-z].*)?$", re.I)
-_ENE = re.compile(r"^(e|en|ene|energy|etot|e_tot|total_energy)([^a-z].*)?$", re.I)
+def _with_notes(data: EVData, notes) -> EVData:
+    object.__setattr__(data, "notes", tuple(notes))
+    return data
 
 
-def _read_table(path: str, text: str, n_atoms, reference, label) -> EVData:
-    where = f"load({path!r})"
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    if not lines:
-        raise ValueError(f"{where}: the file is empty; expected a header and rows of numbers.")
-    delim = "," if "," in lines[0] else (";" if ";" in lines[0] else None)
+# ---------------------------------------------------------------------------------------
+# Table headers: a column is a quantity word, then only recognised units, basis words and
+# connectors ("Volume (bohr^3)", "energy_eV_per_atom", "E [Ry/cell]"). Anything else
+# ("e_fermi", "energy_pbe", "Energy (a.u.)") is not read as that quantity.
+
+_VOL_WORDS = {"v", "vol", "volume", "volumes"}
+_ENE_WORDS = {"e", "en", "ene", "energy", "energies", "etot", "toten", "totalenergy"}
+_MODIFIERS = {"total", "tot"}
+_CONNECTORS = {"per", "in", "of"}
+_ATOM_WORDS = {"atom", "atoms", "peratom", "at"}
+_CELL_WORDS = {"cell", "cells", "percell", "uc", "supercell"}
+_VOL_UNITS = {
+    "a3": ("Å³", 1.0),
+    "aa3": ("Å³", 1.0),
+    "ang3": ("Å³", 1.0),
+    "angstrom3": ("Å³", 1.0),
+    "angstroms3": ("Å³", 1.0),
+    "bohr3": ("bohr³", BOHR_A**3),
+    "a03": ("bohr³", BOHR_A**3),
+    "nm3": ("nm³", 1e3),
+}
+_ENE_UNITS = {
+    "ev": ("eV", 1.0),
+    "mev": ("meV", 1e-3),
+    "ry": ("Ry", RYDBERG_EV),
+    "ryd": ("Ry", RYDBERG_EV),
+    "rydberg": ("Ry", RYDBERG_EV),
+    "ha": ("Hartree", HARTREE_EV),
+    "hartree": ("Hartree", HARTREE_EV),
+    "hartrees": ("Hartree", HARTREE_EV),
+    "kj": ("kJ/mol", KJ_PER_MOL_EV),
+    "kcal": ("kcal/mol", 4.184 * KJ_PER_MOL_EV),
+}
+_NATOM_NAMES = {"natoms", "natom", "nat", "numatoms", "numberofatoms", "nbatoms", "atoms"}
+
+
+@dataclass(frozen=True)
+class _Col:
+    index: int
+    header: str
+    quantity: str | None  # "volume", "energy", "n_atoms" or None
+    unit: str | None = None  # stated unit, canonical spelling
+    factor: float = 1.0  # to Å³ or eV
+    basis: str | None = None  # "atom", "cell" or None (not stated)
+    problem: str = ""  # why a volume/energy-like column is not read as one
+
+
+def _tokens(h: str) -> list[str]:
+    s = h.strip().lower().replace("å", "a").replace("³", "3").replace("^", "").replace("**", "")
+    return re.findall(r"[a-z0-9]+", s)
+
+
+def _column(i: int, h: str) -> _Col:
+    t = _tokens(h)
+    if not t:
+        return _Col(i, h, None)
+    if "".join(t) in _NATOM_NAMES:
+        return _Col(i, h, "n_atoms")
+    while t and t[0] in _MODIFIERS:  # "total energy", "tot_en"
+        t = t[1:]
+    if not t or (t[0] not in _VOL_WORDS and t[0] not in _ENE_WORDS):
+        return _Col(i, h, None)
+    quantity = "volume" if t[0] in _VOL_WORDS else "energy"
+    units = _VOL_UNITS if quantity == "volume" else _ENE_UNITS
+    unit = factor = basis = None
+    unknown = []
+    rest = t[1:]
+    k = 0
+    while k < len(rest):
+        w = rest[k]
+        if w in units:
+            if unit is not None:
+                return _Col(i, h, None, problem=f"two units ({unit}, {units[w][0]})")
+            unit, factor = units[w]
+            if w in ("kj", "kcal"):  # molar energies need their "mol"
+                if k + 1 < len(rest) and rest[k + 1] == "mol":
+                    k += 1
+                else:
+                    return _Col(i, h, None, problem=f"'{w}' without '/mol'")
+        elif w in _ATOM_WORDS or w in _CELL_WORDS:
+            b = "atom" if w in _ATOM_WORDS else "cell"
+            if basis not in (None, b):
+                return _Col(i, h, None, problem="both 'atom' and 'cell'")
+            basis = b
+        elif w not in _CONNECTORS and w not in _MODIFIERS:
+            unknown.append(w)
+        k += 1
+    if unknown == ["a", "u"]:
+        return _Col(i, h, None, problem="'a.u.' is ambiguous (Hartree or Rydberg?): write Ha or Ry")
+    if unknown:
+        return _Col(i, h, None, problem=f"unknown unit or qualifier {' '.join(unknown)!r}")
+    return _Col(i, h, quantity, unit, factor if factor is not None else 1.0, basis)
+
+
+def _split_header(line: str, delim: str | None) -> list[str]:
     if delim:
-        rows = [
-            [c.strip() for c in r]
-            for r in csv.reader(io.StringIO("\n".join(lines)), delimiter=delim)
-        ]
-    else:
-        rows = [ln.split() for ln in lines]
-    header = rows[0]
-    vi = [i for i, h in enumerate(header) if _VOL.match(h)]
-    ei = [i for i, h in enumerate(header) if _ENE.match(h)]
-    if not vi or not ei:
-        raise ValueError(
-            f"{where}: not an energy–volume table; the first line must be a header naming a "
-            f"volume and an energy column (e.g. 'volume,energy'); got {header[:6]!r}."
+        return next(csv.reader([line], delimiter=delim))
+    # whitespace: keep a bracketed unit with its name ("Volume (bohr^3)", "E [eV]")
+    return re.findall(r"[^\s\[(]+(?:\s*[\[(][^\])]*[\])])?|[\[(][^\])]*[\])]", line)
+
+
+def _pick(name: str, cols: list[_Col], quantity: str) -> _Col:
+    good = [c for c in cols if c.quantity == quantity]
+    if len(good) == 1:
+        return good[0]
+    if len(good) > 1:
+        names = ", ".join(repr(c.header) for c in good)
+        raise _fail(
+            name,
+            _braces(
+                f"ambiguous header: {len(good)} {quantity} columns ({names}); keep one, or "
+                f"rename the others (e.g. '{quantity}_unused')."
+            ),
         )
-    vi, ei = vi[0], ei[0]
-    na_col = [i for i, h in enumerate(header) if h.lower() in ("n_atoms", "natoms", "atoms")]
-    vols, enes, nats = [], [], []
-    for k, r in enumerate(rows[1:], start=2):
-        need = max(vi, ei, *(na_col or [0]))
-        if len(r) <= need:
-            raise ValueError(f"{where}: row {k} has {len(r)} column(s); expected {len(header)}.")
+    near = [
+        f"{c.header!r} ({c.problem})" for c in cols if c.problem and c.quantity is None
+    ]  # volume/energy-like names that were refused
+    header = [c.header for c in cols][:8]
+    hint = f"; not read as {quantity}: {', '.join(near)}" if near else ""
+    raise _fail(
+        name,
+        _braces(
+            f"no {quantity} column in the header {header!r}{hint}. The first line must name "
+            "a volume and an energy column, optionally with units and basis, e.g. "
+            "'volume,energy' or 'Volume (bohr^3),Energy (Ry),n_atoms'."
+        ),
+    )
+
+
+def _read_table(name: str, text: str, n_atoms, reference, label) -> EVData:
+    lines = [
+        (k, ln)
+        for k, ln in enumerate(text.splitlines(), start=1)
+        if ln.strip() and not ln.lstrip().startswith("#")
+    ]
+    if not lines:
+        raise _fail(name, "the file is empty; expected a header line and rows of numbers.")
+    head_no, head = lines[0]
+    delim = next((d for d in (",", ";", "\t") if d in head), None)
+
+    def fields(k, ln):
+        if not delim:
+            return ln.split()
         try:
-            vols.append(float(r[vi]))
-            enes.append(float(r[ei]))
-            if na_col:
-                nats.append(float(r[na_col[0]]))
-        except ValueError as e:
-            raise ValueError(f"{where}: row {k} is not numeric ({r!r}).") from e
-    if not vols:
-        raise ValueError(f"{where}: the table has a header but no rows of numbers.")
-    v, e = np.array(vols), np.array(enes)
-    if na_col:
-        n = np.array(nats)
-        if n_atoms is not None:
-            raise ValueError(f"{where}: the file has an n_atoms column; do not pass n_atoms too.")
-        if (n < 1).any() or (n != np.round(n)).any():
-            raise ValueError(f"{where}: the n_atoms column must hold positive integers.")
-        v, e = v / n, e / n
-        n_atoms = 1
-    return EVData(v, e, n_atoms=n_atoms or 1, reference=reference, label=label)
+            return [c.strip() for c in next(csv.reader([ln], delimiter=delim))]
+        except csv.Error as e:
+            raise _fail(name, _braces(f"line {k} cannot be read as a table ({e}).")) from None
 
-
-def _read_acwf(path: str, d: dict, key, n_atoms, reference, label) -> EVData:
-    where = f"load({path!r})"
-    if "eos_data" not in d:
-        raise ValueError(f"{where}: JSON without an 'eos_data' entry; not an ACWF results file.")
-    keys = sorted(k for k, pts in d["eos_data"].items() if pts)
-    if key is None:
-        if len(keys) == 1:
-            key = keys[0]
-        else:
-            raise ValueError(
-                f"{where}: the ACWF file holds {len(keys)} crystals; pick one with key=, "
-                f"e.g. key={keys[0]!r}" + (f" (others: {', '.join(keys[1:4])}, …)" if keys else "")
-            )
-    if key not in d["eos_data"] or not d["eos_data"][key]:
-        close = [k for k in keys if k.split("-")[0] == str(key).split("-")[0]][:4]
-        raise ValueError(
-            f"{where}: no E(V) points for key {key!r}"
-            + (f"; did you mean one of {close}?" if close else ".")
+    try:
+        header = [h.strip() for h in _split_header(head, delim)]
+    except csv.Error as e:
+        raise _fail(name, _braces(f"line {head_no} cannot be read as a header ({e}).")) from None
+    cols = [_column(i, h) for i, h in enumerate(header)]
+    if not any(c.quantity in ("volume", "energy") or c.problem for c in cols):
+        raise _fail(
+            name,
+            _braces(
+                f"not an energy–volume table: the first line must be a header naming a volume "
+                f"and an energy column (e.g. 'volume,energy'); got {header[:6]!r}."
+            ),
         )
-    pts = np.asarray(d["eos_data"][key], dtype=np.float64)
-    if pts.ndim != 2 or pts.shape[1] != 2:
-        raise ValueError(f"{where}: eos_data[{key!r}] is not a list of [volume, energy] pairs.")
-    if n_atoms is None:
-        n_atoms = int(d.get("num_atoms_in_sim_cell", {}).get(key, 1))
-    return EVData(pts[:, 0], pts[:, 1], n_atoms=n_atoms, reference=reference, label=label or key)
+    vcol, ecol = _pick(name, cols, "volume"), _pick(name, cols, "energy")
+    ncols = [c for c in cols if c.quantity == "n_atoms"]
+    if len(ncols) > 1:
+        raise _fail(name, _braces(f"ambiguous header: {len(ncols)} atom-count columns."))
+    ncol = ncols[0] if ncols else None
+
+    vols, enes, nats = [], [], []
+    for k, ln in lines[1:]:
+        r = fields(k, ln)
+        if len(r) != len(header):
+            names = ", ".join(header)
+            raise _fail(
+                name,
+                _braces(
+                    f"line {k} has {len(r)} field(s) but the header names {len(header)} "
+                    f"column(s) ({names}); give one value per column"
+                    + (
+                        " (decimal commas? separate fields with ';')"
+                        if delim == "," and len(r) == 2 * len(header)
+                        else ""
+                    )
+                    + "."
+                ),
+            )
+        for col, out in ((vcol, vols), (ecol, enes), (ncol, nats)):
+            if col is None:
+                continue
+            s = r[col.index]
+            try:
+                x = float(s)
+            except ValueError:
+                raise _fail(
+                    name,
+                    _braces(f"line {k}, column {col.header!r}: {s[:40]!r} is not a number."),
+                ) from None
+            if not np.isfinite(x):
+                raise _fail(
+                    name,
+                    _braces(
+                        f"line {k}, column {col.header!r}: NaN or inf ({s!r}); remove or fix "
+                        "the point."
+                    ),
+                )
+            if col is vcol and x <= 0:
+                raise _fail(
+                    name,
+                    _braces(
+                        f"line {k}, column {col.header!r}: volumes must be positive; got {s}. "
+                        "Check the column order and units."
+                    ),
+                )
+            if col is ncol:
+                try:
+                    x = _count(x)
+                except ValueError:
+                    raise _fail(
+                        name,
+                        _braces(
+                            f"line {k}, column {col.header!r}: {s!r} is not a positive whole "
+                            "number of atoms."
+                        ),
+                    ) from None
+            out.append(x)
+    if not vols:
+        raise _fail(name, "the table has a header but no rows of numbers.")
+
+    # atoms per cell: the column, the argument, or unknown; they must agree
+    n = None
+    if ncol is not None:
+        counts = sorted(set(nats))
+        if len(counts) > 1:
+            raise _fail(
+                name,
+                _braces(
+                    f"column {ncol.header!r} holds different atom counts ({counts[:4]}); one "
+                    "E(V) curve is one cell. Convert to per-atom values and drop the column."
+                ),
+            )
+        n = counts[0]
+        if n_atoms is not None and n_atoms != n:
+            raise _fail(
+                name,
+                f"{{n_atoms_}}{n_atoms} contradicts the file's column {_braces(repr(ncol.header))} "
+                f"({n} atoms per cell); drop one.",
+            )
+    elif n_atoms is not None:
+        n = n_atoms
+    # basis of each column: stated, else the other column's, else per cell if counted
+    vb, eb = vcol.basis, ecol.basis
+    vb, eb = vb or eb, eb or vb
+    if vb == eb == "atom" and n_atoms is not None and ncol is None:
+        raise _fail(
+            name,
+            f"the columns are per atom ({_braces(repr(vcol.header))}, "
+            f"{_braces(repr(ecol.header))}) but {{n_atoms_}}{n_atoms} was given, which divides "
+            "per-cell values; drop it.",
+        )
+    v = np.array(vols) * vcol.factor
+    e = np.array(enes) * ecol.factor
+    divided = False
+    for col, b, arr in ((vcol, vb, v), (ecol, eb, e)):
+        if b == "cell" and n is None:
+            raise _fail(
+                name,
+                f"column {_braces(repr(col.header))} is per cell but the number of atoms is "
+                "unknown; add an 'n_atoms' column or give {n_atoms_}N.",
+            )
+        if b != "atom" and n is not None:
+            arr /= n
+            divided = True
+    notes = []
+    converted = [f"{q} from {c.unit}" for q, c in (("volume", vcol), ("energy", ecol))]
+    converted = [t for t, c in zip(converted, (vcol, ecol)) if c.unit and c.factor != 1.0]
+    if converted:
+        notes.append(f"converted {' and '.join(converted)} (CODATA 2022)")
+    missing = [u for u, c in (("Å³", vcol), ("eV", ecol)) if not c.unit]
+    if missing:
+        notes.append(f"units not stated in the header: read as {' and '.join(missing)}")
+    try:
+        data = EVData(v, e, n_atoms=n, per_atom=True, reference=reference, label=label)
+    except ValueError as err:
+        raise _fail(name, _braces(str(err).removeprefix("EVData: "))) from None
+    if divided:
+        object.__setattr__(data, "basis", "per cell")
+    elif vb != "atom" and n is None:
+        object.__setattr__(data, "basis", "unknown")
+    return _with_notes(data, notes)
+
+
+def _read_acwf(name: str, d: dict, key, n_atoms, reference, label) -> EVData:
+    pts_all = d["eos_data"]
+    if not isinstance(pts_all, dict):
+        raise _fail(
+            name,
+            f"'eos_data' must map crystal keys to [volume, energy] pairs; got a "
+            f"{type(pts_all).__name__}.",
+        )
+    keys = sorted(str(k) for k, pts in pts_all.items() if pts)
+    if not keys:
+        raise _fail(name, "'eos_data' holds no crystal with E(V) points.")
+    if key is None:
+        if len(keys) > 1:
+            others = f" (others: {', '.join(keys[1:4])}{', …' if len(keys) > 4 else ''})"
+            raise _fail(
+                name,
+                _braces(f"the ACWF file holds {len(keys)} crystals; pick one with ")
+                + "{key_}"
+                + _braces(f"{keys[0]!r}{others}."),
+            )
+        key = keys[0]
+    if key not in pts_all or not pts_all[key]:
+        close = [k for k in keys if k.split("-")[0] == str(key).split("-")[0]][:4]
+        raise _fail(
+            name,
+            _braces(
+                f"no E(V) points for key {key!r} in 'eos_data'"
+                + (f"; did you mean one of {close}?" if close else f" ({len(keys)} crystals).")
+            ),
+        )
+    field = _braces(f"eos_data[{key!r}]")
+    try:
+        pts = np.asarray(pts_all[key], dtype=np.float64)
+    except (TypeError, ValueError):
+        pts = None
+    if pts is None or pts.ndim != 2 or pts.shape[1] != 2:
+        raise _fail(name, f"{field} is not a list of [volume, energy] number pairs.")
+    counts = d.get("num_atoms_in_sim_cell")
+    n = None
+    if isinstance(counts, dict) and key in counts:
+        try:
+            n = _count(counts[key])
+        except ValueError as err:
+            raise _fail(name, _braces(f"num_atoms_in_sim_cell[{key!r}] {err}.")) from None
+    if n_atoms is not None:
+        if n is not None and n != n_atoms:
+            raise _fail(
+                name,
+                f"{{n_atoms_}}{n_atoms} contradicts the file's num_atoms_in_sim_cell "
+                f"({n} for {_braces(repr(key))}); drop it.",
+            )
+        n = n_atoms
+    try:
+        data = EVData(pts[:, 0], pts[:, 1], n_atoms=n, reference=reference, label=label or str(key))
+    except ValueError as err:
+        raise _fail(name, field + ": " + _braces(str(err).removeprefix("EVData: "))) from None
+    return data
+
+
+_ASE_EXT = (".traj", ".xyz", ".extxyz", ".db", ".out", ".xml", ".outcar")
 
 
 def load(
@@ -227,68 +603,110 @@ def load(
 
     Accepted sources:
 
-    - a CSV or whitespace table whose first non-comment line is a header naming a volume
-      column (`volume`, `V`, `vol`, …) and an energy column (`energy`, `E`, …), optionally an
-      `n_atoms` column; lines starting with `#` are comments. Values are per cell (divided by
-      `n_atoms`, default 1);
+    - a CSV, semicolon, tab or whitespace table whose first non-comment line is a header
+      naming a volume column (`volume`, `V`, `vol`, …) and an energy column (`energy`, `E`,
+      `etot`, …), optionally an `n_atoms` column; lines starting with `#` are comments; a
+      UTF-8 byte-order mark is accepted. A name may carry a unit and a basis — `Volume
+      (bohr^3)`, `E [Ry/cell]`, `energy_eV_per_atom`: bohr³, nm³, Ry, Hartree, meV, kJ/mol
+      and kcal/mol are converted (CODATA 2022); unstated units are read as Å³ and eV.
+      Anything else after the name (`e_fermi`, `Energy (a.u.)`) is not read as that
+      quantity, and two candidate columns are refused as ambiguous;
+    - values are per cell of `n_atoms` atoms (the `n_atoms` column or argument) unless the
+      header says per atom; with no count at all they are taken as per atom and
+      `data.basis == "unknown"`;
     - an ACWF verification JSON file (`results-unaries-*.json`), one crystal picked by
       `key`, e.g. `"Cu-X/FCC"`; `n_atoms` comes from `num_atoms_in_sim_cell`;
+    - an open text stream (`sys.stdin`, `io.StringIO`) holding a table or ACWF JSON;
     - any file ASE can read (`.traj`, `.xyz`, …) or a list of `ase.Atoms` with energies,
       when ASE is installed (an optional dependency).
 
     Example:
-        >>> data = load("cu.csv")
+        >>> data = load(example_path())
         >>> data = load("results-unaries-verification-PBE-v1-fleur.json", key="Cu-X/FCC")
 
     Raises:
-        ValueError: a missing file, a file that is not a table, bad values (see `EVData`).
+        ValueError: a missing file, a file that is not a table, an ambiguous header, bad
+            values (see `EVData`); the message names the file, the line and the column.
     """
+    if n_atoms is not None:
+        try:
+            n_atoms = _count(n_atoms)
+        except ValueError as err:
+            raise ValueError(f"load: n_atoms {err}.") from None
+    lab = label if label is not None else ""
+    if hasattr(source, "read"):  # an open stream: sys.stdin, io.StringIO, a file object
+        name = str(getattr(source, "name", "<stream>"))
+        try:
+            text = source.read()
+        except (OSError, UnicodeDecodeError) as e:
+            raise _fail(name, _braces(f"cannot read the stream ({e}).")) from None
+        if isinstance(text, bytes):
+            try:
+                text = text.decode("utf-8-sig")
+            except UnicodeDecodeError as e:
+                raise _fail(name, _braces(f"not UTF-8 text ({e.reason}).")) from None
+        if not isinstance(text, str):
+            raise _fail(name, f"the stream gave {type(text).__name__}, not text.")
+        return _parse_text(name, text, "", key, n_atoms, reference, lab, name.strip("<>"))
     if not isinstance(source, (str, os.PathLike)):
         if isinstance(source, Sequence) and source and hasattr(source[0], "get_volume"):
-            return from_ase(source, reference=reference, label=label or "")
+            return from_ase(source, reference=reference, label=lab)
         raise ValueError(
-            f"load: expected a file path or a list of ase.Atoms; got {type(source).__name__}."
+            "load: expected a file path, an open text stream or a list of ase.Atoms; got "
+            f"{type(source).__name__}."
         )
     path = os.fspath(source)
-    where = f"load({path!r})"
     if not os.path.exists(path):
-        raise ValueError(f"{where}: no such file.")
+        raise _fail(path, "no such file.")
     if os.path.isdir(path):
-        raise ValueError(f"{where}: is a directory, not a data file.")
-    lab = label if label is not None else ""
+        raise _fail(path, "is a directory, not a data file.")
     ext = os.path.splitext(path)[1].lower()
-    if ext in (".traj", ".xyz", ".extxyz", ".db", ".out", ".xml", ".outcar") or (
-        os.path.basename(path).upper().startswith(("OUTCAR", "VASPRUN"))
-    ):
+    if ext in _ASE_EXT or os.path.basename(path).upper().startswith(("OUTCAR", "VASPRUN")):
         try:
             import ase.io
-        except ImportError as e:
-            raise ValueError(
-                f"{where}: reading {ext or 'this'} files needs ASE (pip install ase)."
-            ) from e
+        except ImportError:
+            raise _fail(
+                path, f"reading {ext or 'this'} files needs ASE (pip install ase)."
+            ) from None
         try:
             images = ase.io.read(path, index=":")
         except Exception as e:  # noqa: BLE001 - ASE raises many types
-            raise ValueError(f"{where}: ASE could not read the file ({e}).") from e
-        return from_ase(images, reference=reference, label=lab or os.path.basename(path))
+            raise _fail(path, _braces(f"ASE could not read the file ({e}).")) from None
+        data = from_ase(images, reference=reference, label=lab or os.path.basename(path))
+        if n_atoms is not None and n_atoms != data.n_atoms:
+            raise _fail(
+                path, f"{{n_atoms_}}{n_atoms} contradicts the structures' {data.n_atoms} atoms."
+            )
+        return data
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8-sig") as fh:
             text = fh.read()
     except UnicodeDecodeError as e:
-        raise ValueError(f"{where}: not a text file ({e.reason}).") from e
+        raise _fail(path, _braces(f"not a text file ({e.reason}).")) from None
     except OSError as e:
-        raise ValueError(f"{where}: cannot read the file ({e.strerror}).") from e
-    if ext == ".json" or text.lstrip().startswith("{"):
+        raise _fail(path, _braces(f"cannot read the file ({e.strerror}).")) from None
+    return _parse_text(path, text, ext, key, n_atoms, reference, lab, os.path.basename(path))
+
+
+def _parse_text(name, text, ext, key, n_atoms, reference, label, default_label) -> EVData:
+    text = text.removeprefix("\ufeff")  # a UTF-8 byte-order mark (Excel, Notepad)
+    if ext == ".json" or text.lstrip().startswith(("{", "[")):
         try:
             d = json.loads(text)
         except json.JSONDecodeError as e:
-            raise ValueError(f"{where}: invalid JSON ({e.msg} at line {e.lineno}).") from e
-        if not isinstance(d, dict):
-            raise ValueError(f"{where}: expected a JSON object with 'eos_data'.")
-        return _read_acwf(path, d, key, n_atoms, reference, lab)
+            raise _fail(name, _braces(f"invalid JSON ({e.msg} at line {e.lineno}).")) from None
+        except RecursionError:
+            raise _fail(name, "JSON nested too deeply to be an ACWF results file.") from None
+        if not isinstance(d, dict) or "eos_data" not in d:
+            raise _fail(
+                name,
+                "JSON without an 'eos_data' entry; not an ACWF results file (or give a "
+                "volume,energy table).",
+            )
+        return _read_acwf(name, d, key, n_atoms, reference, label)
     if key is not None:
-        raise ValueError(f"{where}: key= selects a crystal in an ACWF JSON file; this is a table.")
-    return _read_table(path, text, n_atoms, reference, lab or os.path.basename(path))
+        raise _fail(name, "{key} selects a crystal in an ACWF JSON file; this is a table.")
+    return _read_table(name, text, n_atoms, reference, label or default_label)
 
 
 def from_ase(images, *, reference="min", label: str = "") -> EVData:

@@ -1,0 +1,204 @@
+"""`pinnloss fit` on awkward input (issue 12 §2): per cell vs per atom, ambiguous headers,
+units, malformed JSON and tables, several files, standard input, and the habits of a command
+line (--version, --help, quiet broken pipes, no tracebacks). In-process via `cli.main`,
+except the checks that need a real process (tests/test_cli.py runs the console script on
+standard input)."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pinnloss import cli, eos
+from pinnloss.eos._data import BOHR_A, RYDBERG_EV
+
+CU = eos.example_data()
+V, E = CU.volume.tolist(), CU.absolute_energy.tolist()
+V0 = 11.951030236652795  # ACWF's published WIEN2k Cu fit (tests/test_cli.py)
+
+
+def _run(capsys, *args):
+    rc = cli.main(["fit", *map(str, args)])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def _csv(path, header, fmt, sv=1.0, se=1.0, encoding="utf-8"):
+    rows = "".join(fmt.format(v=v * sv, e=e * se) for v, e in zip(V, E))
+    path.write_text(header + "\n" + rows, encoding=encoding)
+    return path
+
+
+def _json(capsys, *args):
+    rc, out, err = _run(capsys, *args, "--json", "-")
+    assert rc == 0, err
+    return json.loads(out)
+
+
+def _one_error(rc, out, err, *needles):
+    assert rc == 1 and out == "" and "Traceback" not in err
+    assert err.count("\n") == 1 and err.startswith("pinnloss: error:"), err
+    for n in needles:
+        assert n in err, (n, err)
+
+
+def test_per_cell_file_is_divided_and_says_so(capsys, tmp_path):
+    """A per-cell 2-atom CSV printed V0 40.07 'Å³/atom' for a truth of 20.035."""
+    p = _csv(tmp_path / "cu2.csv", "volume,energy,n_atoms", "{v!r},{e!r},2\n", 2, 2)
+    rc, out, _ = _run(capsys, p)
+    assert rc == 0 and "per cell of 2 atoms, divided to per atom" in out.splitlines()[1]
+    res = _json(capsys, p)
+    assert np.isclose(res["v0"], V0, rtol=1e-8) and res["n_atoms"] == 2
+    assert res["basis"] == "per cell"
+    # the same numbers with --n-atoms instead of a column
+    q = _csv(tmp_path / "cu2b.csv", "volume,energy", "{v!r},{e!r}\n", 2, 2)
+    assert np.isclose(_json(capsys, q, "--n-atoms", 2)["v0"], V0, rtol=1e-8)
+    # no count anywhere: the fit is of the values as given, and the header line says so
+    rc, out, _ = _run(capsys, q)
+    assert rc == 0 and "atoms per cell unknown" in out.splitlines()[1]
+    assert _json(capsys, q)["n_atoms"] is None
+
+
+def test_ambiguous_or_lookalike_headers(capsys, tmp_path):
+    f = _csv(tmp_path / "f.csv", "volume,e_fermi,energy", "{v!r},7.1,{e!r}\n")
+    assert np.isclose(_json(capsys, f)["v0"], V0, rtol=1e-8)  # the energy, not E_Fermi
+    two = _csv(tmp_path / "two.csv", "volume_cell,volume_atom,energy", "{v!r},{v!r},{e!r}\n")
+    _one_error(*_run(capsys, two), "two.csv:", "ambiguous header: 2 volume columns")
+    au = _csv(tmp_path / "au.csv", "Volume (bohr^3),Energy (a.u.)", "{v!r},{e!r}\n")
+    _one_error(*_run(capsys, au), "au.csv:", "'a.u.' is ambiguous")
+
+
+def test_units_in_the_header_are_converted(capsys, tmp_path):
+    p = _csv(
+        tmp_path / "qe.csv",
+        "Volume (bohr^3),Energy (Ry)",
+        "{v!r},{e!r}\n",
+        BOHR_A**-3,
+        1 / RYDBERG_EV,
+    )
+    rc, out, _ = _run(capsys, p)
+    assert rc == 0 and "note: converted volume from bohr³ and energy from Ry" in out
+    res = _json(capsys, p)
+    assert np.isclose(res["v0"], V0, rtol=1e-8) and res["units"]["v0"] == "Å^3/atom"
+
+
+def test_malformed_tables(capsys, tmp_path):
+    four = _csv(tmp_path / "four.csv", "volume,energy", "{v!r},{e!r},1,2\n")
+    _one_error(*_run(capsys, four), "four.csv: line 2 has 4 field(s)", "header names 2")
+    frac = _csv(tmp_path / "frac.csv", "volume,energy,n_atoms", "{v!r},{e!r},2.7\n")
+    _one_error(*_run(capsys, frac), "frac.csv: line 2, column 'n_atoms': '2.7'")
+    long = tmp_path / "long.csv"
+    long.write_text('volume,energy\n"' + "1" * 140_000 + '",2\n')
+    _one_error(*_run(capsys, long), "long.csv: line 2 cannot be read")
+    bom = _csv(tmp_path / "bom.csv", "volume,energy", "{v!r},{e!r}\n", encoding="utf-8-sig")
+    assert np.isclose(_json(capsys, bom)["v0"], V0, rtol=1e-8)
+
+
+@pytest.mark.parametrize(
+    "doc, needle",
+    [
+        ('{"eos_data": {}}', "'eos_data' holds no crystal"),
+        ('{"eos_data": [[10, 1]]}', "'eos_data' must map crystal keys"),
+        ("[" * 200_000 + "]" * 200_000, "nested too deeply"),
+        ('{"eos_data": {"Cu-X/FCC": [[1, 2, 3]]}}', "eos_data['Cu-X/FCC'] is not a list"),
+    ],
+    ids=["empty", "list", "deep", "triples"],
+)
+def test_malformed_json(capsys, tmp_path, doc, needle):
+    p = tmp_path / "r.json"
+    p.write_text(doc)
+    _one_error(*_run(capsys, p), f"{p}: ", needle)
+
+
+def test_acwf_errors_name_the_option(capsys, tmp_path):
+    pts = [[v, e] for v, e in zip(V, E)]
+    p = tmp_path / "acwf.json"
+    p.write_text(json.dumps({"eos_data": {"Cu-X/FCC": pts, "Cu-X/BCC": pts}}))
+    rc, out, err = _run(capsys, p)
+    _one_error(rc, out, err, "pick one with --key 'Cu-X/BCC'")
+    assert "key=" not in err
+    assert np.isclose(_json(capsys, p, "--key", "Cu-X/FCC")["v0"], V0, rtol=1e-8)
+
+
+def test_several_files_one_table(capsys, tmp_path):
+    a = _csv(tmp_path / "a.csv", "volume,energy", "{v!r},{e!r}\n")
+    b = _csv(tmp_path / "b.csv", "volume,energy,n_atoms", "{v!r},{e!r},2\n", 2, 2)
+    bad = tmp_path / "missing.csv"
+    rc, out, err = _run(capsys, a, b, bad)
+    assert rc == 1 and "missing.csv: no such file" in err and err.count("\n") == 1
+    lines = out.splitlines()
+    assert lines[0] == "pinnloss fit: 2 files; form: Birch–Murnaghan (3rd order)"
+    assert lines[2].split()[:3] == ["file", "points", "basis"]
+    rows = [ln for ln in lines if ln.strip().startswith(str(tmp_path))]
+    assert len(rows) == 2 and "unknown n" in rows[0] and "cell of 2" in rows[1]
+    for row in rows:
+        assert f"{V0:.6f} ±" in row
+    res = _json(capsys, a, b)
+    assert [r["source"] for r in res["results"]] == [str(a), str(b)]
+    assert res["pinnloss_version"] and "v0" in res["units"]
+
+
+def test_standard_input(capsys, monkeypatch, tmp_path):
+    text = _csv(tmp_path / "x.csv", "volume,energy", "{v!r},{e!r}\n").read_text()
+    monkeypatch.setattr(sys, "stdin", io.StringIO(text))
+    res = _json(capsys, "-")
+    assert res["source"] == "standard input" and np.isclose(res["v0"], V0, rtol=1e-8)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("volume,energy\n"))
+    _one_error(*_run(capsys, "-"), "no rows of numbers")
+
+
+def test_help_has_examples(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["fit", "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and "examples:" in out and "pinnloss fit a.csv b.csv" in out
+    assert "vinet" in out and "net: EnergyNet" in out  # forms from the registry
+
+
+def test_unexpected_errors_are_one_line_unless_debugging(capsys, monkeypatch):
+    def broken(*a, **k):
+        raise TypeError("something internal")
+
+    monkeypatch.setattr(eos, "rms", broken)
+    monkeypatch.delenv("PINNLOSS_DEBUG", raising=False)
+    rc, out, err = _run(capsys)
+    assert rc == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert "unexpected TypeError: something internal" in err and "--debug" in err
+    with pytest.raises(TypeError):
+        cli.main(["fit", "--debug"])
+    monkeypatch.setenv("PINNLOSS_DEBUG", "1")
+    with pytest.raises(TypeError):
+        cli.main(["fit"])
+
+
+# --- the checks that need a real process ---------------------------------------------
+
+EXE = Path(sys.executable).with_name("pinnloss")
+CMD = [str(EXE)] if EXE.exists() else [sys.executable, "-m", "pinnloss.cli"]
+
+
+def test_version_is_instant():
+    """--version answers without importing JAX."""
+    code = (
+        "import sys\nfrom pinnloss import cli\ntry:\n    cli.main(['--version'])\n"
+        "except SystemExit as e:\n    assert e.code == 0\nassert 'jax' not in sys.modules\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    import pinnloss
+
+    assert out.stdout.strip() == f"pinnloss {pinnloss.__version__}"
+
+
+def test_a_closed_pipe_is_quiet():
+    """`pinnloss fit | head -0`: no 'Broken pipe' message, no traceback, status 141."""
+    r, w = os.pipe()
+    os.close(r)  # the reader is gone before pinnloss writes: its write fails with EPIPE
+    proc = subprocess.run([*CMD, "fit"], stdout=w, stderr=subprocess.PIPE, timeout=300)
+    os.close(w)
+    assert proc.returncode == 141 and proc.stderr.decode() == ""
