@@ -12,13 +12,19 @@ def smoke_from_env() -> bool:
     return os.environ.get("PINNLOSS_SMOKE", "0") not in ("", "0")
 
 
+#: Where figures go when neither `--out` nor `$PINNLOSS_FIGURES` says (named in .gitignore).
+DEFAULT_DIR = "figures"
+
+
 def figure_path(out: str | os.PathLike | None, default_name: str) -> str:
-    """Where to save a figure: `out` (a file, or a directory to put `default_name` in),
-    else the directory `$PINNLOSS_FIGURES`, else the current directory."""
+    """Where to save a figure, creating its folder: `out` (a file, or a folder to put
+    `default_name` in: an existing one or a path ending in "/"), else the folder
+    `$PINNLOSS_FIGURES`, else `./figures/`; never the current directory itself."""
     if out is None:
-        out = os.environ.get("PINNLOSS_FIGURES", os.getcwd())
+        out = os.environ.get("PINNLOSS_FIGURES") or DEFAULT_DIR
+        out = os.path.join(os.fspath(out), "")
     out = os.fspath(out)
-    if os.path.isdir(out):
+    if os.path.isdir(out) or out.endswith(("/", os.sep)):
         out = os.path.join(out, default_name)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     return out
@@ -40,7 +46,13 @@ def run_cli(main: Callable[..., dict], doc: str | None, x64: bool = True) -> dic
     import jax
 
     parser = argparse.ArgumentParser(description=(doc or "").strip().splitlines()[0])
-    parser.add_argument("--out", default=None, help="figure file or directory")
+    parser.add_argument(
+        "--out",
+        default=None,
+        metavar="PATH",
+        help="figure file, or folder (existing, or ending in /) to put it in "
+        f"(default: $PINNLOSS_FIGURES, else ./{DEFAULT_DIR}/)",
+    )
     parser.add_argument("--smoke", action="store_true", help="small sizes (or PINNLOSS_SMOKE=1)")
     args = parser.parse_args()
     if x64:

@@ -166,18 +166,13 @@ def test_example_documents_itself(name):
 
 
 def test_example_runs_as_a_script(tmp_path):
-    """`python examples/NAME.py --smoke --out DIR` prints the headline and saves the figure."""
+    """`python examples/NAME.py --smoke` prints the headline and saves the figure in ./figures/."""
     import subprocess
 
     env = dict(os.environ, MPLBACKEND="Agg")
+    env.pop("PINNLOSS_FIGURES", None)
     out = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(EXAMPLES, "vanishing_gradients.py"),
-            "--smoke",
-            "--out",
-            str(tmp_path),
-        ],
+        [sys.executable, os.path.join(EXAMPLES, "vanishing_gradients.py"), "--smoke"],
         capture_output=True,
         text=True,
         env=env,
@@ -186,4 +181,25 @@ def test_example_runs_as_a_script(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert "BCE gradient is" in out.stdout and "grad_ratio_bce_over_mse_at_z_minus10" in out.stdout
-    assert os.path.getsize(tmp_path / "vanishing_gradients.png") > 10_000
+    assert os.listdir(tmp_path) == ["figures"]  # nothing else lands in the current directory
+    assert os.path.getsize(tmp_path / "figures" / "vanishing_gradients.png") > 10_000
+    assert "figures/vanishing_gradients.png" in out.stdout
+
+
+def test_figure_path_follows_out(tmp_path, monkeypatch):
+    """`--out` a file, an existing folder, or a new folder ending in "/"; else
+    $PINNLOSS_FIGURES; else ./figures/ (which .gitignore names)."""
+    common = _example("_common")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PINNLOSS_FIGURES", raising=False)
+    assert common.figure_path(None, "a.png") == os.path.join("figures", "a.png")
+    assert (tmp_path / "figures").is_dir()
+    assert common.figure_path("deep/er/b.pdf", "a.png") == "deep/er/b.pdf"
+    assert (tmp_path / "deep" / "er").is_dir() and not (tmp_path / "deep/er/b.pdf").exists()
+    assert common.figure_path("new/", "a.png") == os.path.join("new", "a.png")
+    assert common.figure_path(str(tmp_path), "c.png") == str(tmp_path / "c.png")
+    monkeypatch.setenv("PINNLOSS_FIGURES", str(tmp_path / "env"))
+    assert common.figure_path(None, "d.png") == str(tmp_path / "env" / "d.png")
+    root = os.path.dirname(EXAMPLES)
+    with open(os.path.join(root, ".gitignore")) as f:
+        assert f"{common.DEFAULT_DIR}/" in f.read().split()
