@@ -35,6 +35,10 @@ _EXPORTS = {
     "seed_ensemble": "._ensemble",
     "cubic_guess": "._fit",
     "fit_eos": "._fit",
+    "LAMBDA_GRID": "._flex",
+    "FlexibleEOS": "._flex",
+    "FlexReport": "._flex",
+    "fit_flexible": "._flex",
     "FORM_REGISTRY": "._forms",
     "FORMS": "._forms",
     "AbstractEOS": "._forms",
@@ -98,6 +102,10 @@ if TYPE_CHECKING:  # what static tools see; the same names as _SUBMODULES and _E
     from ._ensemble import seed_ensemble as seed_ensemble
     from ._fit import cubic_guess as cubic_guess
     from ._fit import fit_eos as fit_eos
+    from ._flex import LAMBDA_GRID as LAMBDA_GRID
+    from ._flex import FlexibleEOS as FlexibleEOS
+    from ._flex import FlexReport as FlexReport
+    from ._flex import fit_flexible as fit_flexible
     from ._forms import FORM_REGISTRY as FORM_REGISTRY
     from ._forms import FORMS as FORMS
     from ._forms import AbstractEOS as AbstractEOS

@@ -159,6 +159,10 @@ def fit_eos(
     Reference: F. Birch, Phys. Rev. 71, 809 (1947); E. Bosoni et al., Nat. Rev. Phys. 6, 45
     (2024) for the linear start.
     """
+    if isinstance(form, str) and form.strip().lower() in ("net", "flexible"):
+        from ._flex import fit_flexible  # the flexible form (smoothing spline), see _flex.py
+
+        return fit_flexible(data, weights=weights, check=check)
     cls = form_class(form)
     items, batched = _as_list(data)
     n = {len(d) for d in items}
