@@ -31,6 +31,12 @@ class EnergyNet(eqx.Module):
     it was built on back to report absolute energies. Keeping the shift out of the model
     means nets for different crystals share one compiled solver.
 
+    Fitted to the data alone (or with `ZeroPressure`/`BulkModulus` taken from a
+    Birch–Murnaghan fit of the same points) an MLP interpolates every point and has nothing
+    to say between them; use it with independent physics (a V0/B0 from elsewhere, pressure
+    data). For a flexible fit of E(V) data alone use `fit_eos(data, form="net")`, a smoothing
+    spline whose smoothness is chosen by cross-validation (`FlexibleEOS`).
+
     Args:
         data: the `EVData` that sets the scaling.
         width: hidden units per layer. depth: hidden layers.
