@@ -15,6 +15,7 @@ import argparse
 import math
 import os
 import sys
+import warnings
 
 from . import __version__
 
@@ -136,6 +137,13 @@ def _parser() -> argparse.ArgumentParser:
         "--b0", type=_positive_float, help="constraint: bulk modulus at V0 [GPa] (needs --v0)"
     )
     f.add_argument(
+        "--sigma",
+        type=_positive_float,
+        metavar="MEV",
+        help="energy noise per point [meV/atom]: standard errors from it instead of from the "
+        "residuals (normal, not Student-t), and fit-quality checks against it",
+    )
+    f.add_argument(
         "--width", type=_positive_int(4096), default=32, help="net: hidden units (default 32)"
     )
     f.add_argument(
@@ -250,11 +258,30 @@ def _objective(data, v0, b0_gpa):
 
 
 def _result(args, data, source) -> dict:
-    """Fit and measure one loaded source: a dict of what the table and JSON show."""
+    """Fit and measure one loaded source: a dict of what the table and JSON show.
+
+    Fit-quality doubts become notes: `eos.assess` on the final classical form (its
+    `FitQualityWarning`s from `fit_eos` say the same and are not printed twice); any other
+    warning the library raises is a note too, not a Python warning line.
+    """
     from pinnloss import eos
 
-    model = _fit(args, data)
-    props = eos.properties(model, data)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.simplefilter("ignore", eos.FitQualityWarning)
+        model = _fit(args, data)
+        classical = isinstance(model, eos.AbstractEOS)
+        sigma = {"sigma": args.sigma * 1e-3} if args.sigma is not None and classical else {}
+        props = eos.properties(model, data, **sigma)
+        rms = float(eos.rms(model, data))
+        verdicts = eos.assess(model, data, **sigma) if classical else []
+    notes = list(data.notes)
+    for w in caught:
+        msg = " ".join(str(w.message).split())
+        if "pinnloss" not in w.filename and not issubclass(w.category, UserWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        elif msg not in notes:
+            notes.append(msg)
     r = {
         "source": source,
         "data": data,
@@ -263,13 +290,14 @@ def _result(args, data, source) -> dict:
         "std": {},
         "dof": None,
         "intervals": {},
-        "rms": float(eos.rms(model, data)),
-        "notes": list(data.notes),
+        "rms": rms,
+        "notes": notes,
+        "verdicts": [{"kind": v.kind, "message": v.message} for v in verdicts],
     }
-    if getattr(props, "std", None) is not None:
+    if props.std is not None:
         r["std"] = {k: float(v) for k, v in props.std.as_dict().items()}
         r["dof"] = int(props.dof)
-        r["sigma_known"] = bool(getattr(props, "sigma_known", False))
+        r["sigma_known"] = bool(props.sigma_known)
         r["intervals"] = {f"{lv:.0%}": props.interval(lv) for lv in (0.68, 0.95)}
     return r
 
@@ -299,6 +327,7 @@ _UNITS = {
     "interval_68": "same units as the value ([low, high] at 68 % confidence)",
     "interval_95": "same units as the value ([low, high] at 95 % confidence)",
     "dof": "count (residual degrees of freedom)",
+    "sigma": "meV/atom (the --sigma given, or null)",
 }
 
 
@@ -331,23 +360,25 @@ def _table_one(args, r) -> str:
         lines.append(f"  {lab:<13s}{val:>{w}s}  " + (f"{s:>{ws}s}  " if ws else "") + unit)
     if r["std"]:
         lines.append(f"  std. error: {_std_method(r)}")
-    lines += [f"  note: {n}" for n in r["notes"]]
+    lines += _notes(r)
     return "\n".join(line.rstrip() if line.strip() else "" for line in lines)
 
 
 def _std_method(r) -> str:
     if r.get("sigma_known"):
-        return "from the fit's covariance (noise σ given)"
+        return "from the fit's covariance (noise σ given by --sigma; normal)"
     return f"from the fit's covariance (σ from the residuals; Student-t, {r['dof']} dof)"
 
 
-def _fmt_std(s, decimals) -> str:
-    """A standard error to two significant digits ("" when there is none)."""
+def _fmt_std(s, decimals=None) -> str:
+    """A standard error to two significant digits, fixed-point ("" when there is none)."""
     if s is None:
         return ""
     if not math.isfinite(s):
         return "n/a"
-    return f"{s:.2g}" if abs(s) < 1.0 else f"{s:.{decimals}f}".rstrip("0").rstrip(".")
+    if s == 0:
+        return "0"
+    return f"{s:.{min(15, max(0, 1 - math.floor(math.log10(abs(s)))))}f}"
 
 
 def _table_many(args, results) -> str:
@@ -390,8 +421,18 @@ def _table_many(args, results) -> str:
     lines.append(fmt(head).rstrip())
     lines += [fmt(row).rstrip() for row in body]
     for r in results:
-        lines += [f"  note ({r['source']}): {n}" for n in r["notes"]]
+        lines += _notes(r, f"{r['source']}: ")
     return "\n".join(lines)
+
+
+def _notes(r, prefix="") -> list[str]:
+    """Data notes, then fit-quality verdicts (`note (kind): message`), one line each."""
+    out = [f"  note: {prefix}{n}" for n in r["notes"]]
+    for v in r["verdicts"]:  # the library's messages may already name the curve
+        msg = v["message"]
+        named = prefix and msg.startswith((r["source"], r["data"].label))
+        out.append(f"  note ({v['kind']}): {'' if named else prefix}{msg}")
+    return out
 
 
 def _pm(x, s, d) -> str:
@@ -408,6 +449,7 @@ def _json_result(args, r) -> dict:
         "n_atoms": data.n_atoms,
         "basis": data.basis,
         "constraints": {"v0": args.v0, "b0_gpa": args.b0},
+        "sigma": args.sigma,
         **r["values"],
         "std": {k: _finite(v) for k, v in r["std"].items()} or None,
     }
@@ -420,6 +462,7 @@ def _json_result(args, r) -> dict:
             }
     out["rms_residual_mev_per_atom"] = r["rms"]
     out["notes"] = r["notes"]
+    out["verdicts"] = r["verdicts"]
     return out
 
 
@@ -464,6 +507,8 @@ def _check_options(args, parser) -> None:
     """Usage errors that need more than one option (exit status 2, like argparse's)."""
     if args.b0 is not None and args.v0 is None:
         parser.error("--b0 constrains the bulk modulus at V0; give --v0 too.")
+    if args.sigma is not None and args.form == _NET:
+        parser.error("--sigma sets the standard errors of a classical form; not of --form net.")
     if args.files.count("-") > 1:
         parser.error("'-' (standard input) can be read once.")
     if len(args.files) > 1:

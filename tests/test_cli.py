@@ -31,9 +31,21 @@ def test_bundled_example_table_json_plot(capsys, tmp_path):
     res = json.loads(text)
     assert res["pinnloss_version"] == pinnloss.__version__
     # a unit for every number in the file
-    numbers = [k for k, v in res.items() if isinstance(v, (int, float, list)) and k != "notes"]
+    numbers = [
+        k
+        for k, v in res.items()
+        if isinstance(v, (int, float, list)) and k not in ("notes", "verdicts")
+    ]
     numbers += [f"constraints.{k}" for k in res["constraints"]]
     assert set(numbers) <= set(res["units"]), set(numbers) - set(res["units"])
+    assert set(res["std"]) == {"v0", "e0", "b0", "b0_gpa", "b1"} and res["dof"] == 3
+    # standard errors agree with the library's, and the table shows them
+    props = eos.properties(eos.fit_eos(eos.example_data()), eos.example_data())
+    for k in res["std"]:
+        assert np.isclose(res["std"][k], float(getattr(props.std, k)), rtol=1e-6)
+        lo, hi = res["interval_95"][k]
+        assert lo < res[k] < hi
+    assert f"{res['std']['b0_gpa']:.2g}" in out and "std. error" in out
     # the bundled curve is the ACWF WIEN2k Cu curve: its published fit is reproduced
     assert np.isclose(res["v0"], WIEN2K_CU["v0"], rtol=1e-6)
     assert np.isclose(res["b0"], WIEN2K_CU["b0"], rtol=1e-5)

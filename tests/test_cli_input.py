@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +151,39 @@ def test_standard_input(capsys, monkeypatch, tmp_path):
     assert res["source"] == "standard input" and np.isclose(res["v0"], V0, rtol=1e-8)
     monkeypatch.setattr(sys, "stdin", io.StringIO("volume,energy\n"))
     _one_error(*_run(capsys, "-"), "no rows of numbers")
+
+
+def test_fit_quality_verdicts_are_notes_not_warnings(capsys, tmp_path):
+    """eos.assess's verdicts print as one-line notes (and go to JSON with their kind); no
+    FitQualityWarning reaches the terminal as a Python warning line."""
+    # Cu's 7 volumes, energies of a Birch–Murnaghan curve whose minimum is at the top edge
+    bm = eos.BirchMurnaghan(e0=-3.0, v0=12.6, b0=0.88, b1=5.0)
+    e = np.asarray(bm(np.asarray(V))) + 1e-6 * np.cos(np.arange(7))
+    edge = tmp_path / "edge.csv"
+    edge.write_text("volume,energy\n" + "".join(f"{a!r},{b!r}\n" for a, b in zip(V, e.tolist())))
+    d = eos.load(edge)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", eos.FitQualityWarning)
+        expected = [v.kind for v in eos.assess(eos.fit_eos(d), d)]
+    assert "v0_edge" in expected  # V0 = 12.6 against volumes up to 12.68
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning escaping the CLI fails the test
+        rc, out, err = _run(capsys, edge)
+        res = _json(capsys, edge)
+    assert rc == 0 and err == ""
+    for kind in expected:
+        assert f"  note ({kind}): " in out
+    assert [v["kind"] for v in res["verdicts"]] == expected
+
+
+def test_sigma_sets_the_standard_errors(capsys):
+    """--sigma: errors from the given noise, linear in it (the covariance is σ² (JᵀJ)⁻¹)."""
+    one, two = _json(capsys, "--sigma", 1), _json(capsys, "--sigma", 2)
+    assert one["sigma"] == 1 and "given by --sigma" in one["std_method"]
+    for k in ("v0", "b0_gpa", "b1"):
+        assert np.isclose(two["std"][k], 2 * one["std"][k], rtol=1e-9)
+    props = eos.properties(eos.fit_eos(CU), CU, sigma=1e-3)
+    assert np.isclose(one["std"]["v0"], float(props.std.v0), rtol=1e-9)
 
 
 def test_help_has_examples(capsys):
