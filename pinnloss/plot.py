@@ -13,6 +13,8 @@ import numpy as np
 
 __all__ = ["loss_history"]
 
+_STYLES = ("--", "-.", ":", (0, (5, 1, 1, 1)))
+
 
 def _figure(**kw):
     from matplotlib.figure import Figure
@@ -37,13 +39,23 @@ def loss_history(history, *, title: str | None = None):
             "loss_history: expected a non-empty {name: array} dict or a FitResult; got "
             f"{type(history).__name__}."
         )
-    fig = _figure(figsize=(6.0, 4.0), layout="constrained")
-    ax = fig.subplots()
-    for i, (name, h) in enumerate(history.items()):
+    curves = {}
+    for name, h in history.items():
         h = np.asarray(h, dtype=np.float64)
         if h.ndim != 1:
             raise ValueError(f"loss_history: history[{name!r}] must be 1-D; got shape {h.shape}.")
-        style = dict(color="k", lw=2.0) if name == "total" else dict(color=f"C{i}", lw=1.2)
+        curves[name] = h
+    total = curves.get("total")
+    fig = _figure(figsize=(6.0, 4.0), layout="constrained")
+    ax = fig.subplots()
+    # "total" thick and underneath; terms dashed on top, so a term equal to it stays visible
+    for i, (name, h) in enumerate(curves.items()):
+        if name == "total":
+            style = dict(color="k", lw=2.4, ls="-", zorder=2)
+        else:
+            style = dict(color=f"C{i}", lw=1.3, ls=_STYLES[i % len(_STYLES)], zorder=3 + i)
+            if total is not None and total.shape == h.shape and np.allclose(h, total, rtol=1e-9):
+                name = f"{name} (= total)"
         ax.plot(np.arange(1, h.size + 1), np.where(h > 0, h, np.nan), label=name, **style)
     ax.set_yscale("log")
     ax.set_xlabel("step")

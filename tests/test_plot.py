@@ -175,3 +175,14 @@ def test_pressure_and_history_figures():
         plot.loss_history({})
     with pytest.raises(ValueError, match="must be 1-D"):
         plot.loss_history({"a": np.ones((2, 2))})
+
+
+def test_loss_history_keeps_a_term_equal_to_the_total_visible():
+    h = np.geomspace(1.0, 1e-6, 20)
+    fig = plot.loss_history({"data": h, "total": h.copy()})
+    data, total = fig.axes[0].lines
+    assert data.get_label() == "data (= total)" and total.get_label() == "total"
+    assert data.get_zorder() > total.get_zorder() and data.get_linestyle() != "-"
+    fig = plot.loss_history({"data": h, "pde": 2 * h, "total": 3 * h})
+    assert [ln.get_label() for ln in fig.axes[0].lines] == ["data", "pde", "total"]
+    assert len({ln.get_linestyle() for ln in fig.axes[0].lines}) == 3
