@@ -148,3 +148,18 @@ def test_distributed_initialize_needs_all_three_or_none(monkeypatch):
     assert pl.distributed_initialize() is False
     assert not jax.distributed.is_initialized()
     assert jnp.asarray(1.0) + 1 == 2  # the backend still starts normally
+
+
+def test_sweep_100k_example_runs_small():
+    sys.path.insert(0, os.path.join(ROOT, "examples"))
+    try:
+        import sweep_100k
+    finally:
+        sys.path.remove(os.path.join(ROOT, "examples"))
+    s = sweep_100k.main(["--n", "48"])
+    assert s["curves"] == 48 and s["failed"] == 0 and s["processes"] == 1
+    # an independent implementation agrees on the fitted V0, B0, B0'
+    assert s["max_rel_diff_vs_scipy"] < 1e-5
+    # 0.5 meV noise on the bundled Cu curve: V0 near 11.95 Å³, B0 near 141 GPa
+    assert abs(s["v0_median"] - 11.95) < 0.02 and abs(s["b0_gpa_median"] - 141) < 3
+    assert 0 < s["v0_std"] < 0.05
