@@ -23,7 +23,9 @@ __all__ = ["main"]
 
 #: The command line's one addition to the form registry (`eos.FORM_REGISTRY`).
 _NET = "net"
+_FLEX_TITLE = "flexible (smoothing spline, λ by cross-validation)"
 _NET_TITLE = "EnergyNet (physics-informed MLP)"
+_NET_DEFAULTS = {"width": 32, "depth": 2, "seed": 0}
 
 _EPILOG = """\
 examples:
@@ -144,12 +146,12 @@ def _parser() -> argparse.ArgumentParser:
         "residuals (normal, not Student-t), and fit-quality checks against it",
     )
     f.add_argument(
-        "--width", type=_positive_int(4096), default=32, help="net: hidden units (default 32)"
+        "--width", type=_positive_int(4096), help="net with --v0: hidden units (default 32)"
     )
     f.add_argument(
-        "--depth", type=_positive_int(16), default=2, help="net: hidden layers (default 2)"
+        "--depth", type=_positive_int(16), help="net with --v0: hidden layers (default 2)"
     )
-    f.add_argument("--seed", type=_seed, default=0, help="net: random seed (default 0)")
+    f.add_argument("--seed", type=_seed, help="net with --v0: random seed (default 0)")
     f.add_argument("--plot", metavar="PNG", help="save E(V) with residuals to this file")
     f.add_argument(
         "--json", metavar="JSON", help="write the results to this JSON file ('-': standard output)"
@@ -173,7 +175,10 @@ def _form_help() -> str:
         if spec not in seen:
             seen.append(spec)
     forms = "; ".join(f"{'/'.join(s.names)}: {s.description}" for s in seen)
-    return f"equation of state (default bm) — {forms}; {_NET}: {_NET_TITLE}"
+    return (
+        f"equation of state (default bm) — {forms}; {_NET}: {_FLEX_TITLE} "
+        f"(fit_eos(form='net')), or with --v0 [--b0] an {_NET_TITLE} held to them"
+    )
 
 
 def _form_name(form: str) -> str:
@@ -183,10 +188,12 @@ def _form_name(form: str) -> str:
     return _NET if form == _NET else eos.form_spec(form).name
 
 
-def _form_title(form: str) -> str:
+def _form_title(args) -> str:
     from pinnloss import eos
 
-    return _NET_TITLE if form == _NET else eos.form_spec(form).description
+    if args.form == _NET:
+        return _NET_TITLE if args.v0 is not None else _FLEX_TITLE
+    return eos.form_spec(args.form).description
 
 
 # --- load and fit one source --------------------------------------------------------------
@@ -231,18 +238,18 @@ def _fit(args, data):
             obj = _objective(data, args.v0, args.b0)
             model = eos.shift_energy(pl.least_squares(start, obj).model, data.energy_shift)
         return model
-    if len(data) < 4 and not (args.v0 is not None and args.b0 is not None):
-        raise _Fail(
-            f"the net needs at least 4 points to set its V0/B0 constraints from a "
-            f"Birch–Murnaghan fit, or --v0 and --b0; got {len(data)} points."
-        )
-    v0, b0 = args.v0, args.b0
-    if v0 is None or b0 is None:
-        ref = eos.fit_eos(data)
-        v0 = float(ref.v0) if v0 is None else v0
-        b0 = float(ref.b0) * eos.EV_PER_A3_TO_GPA if b0 is None else b0
-    net = eos.EnergyNet(data, width=args.width, depth=args.depth, key=jax.random.key(args.seed))
-    return pl.least_squares(net, _objective(data, v0, b0)).model
+    if args.v0 is None:
+        # the flexible form: smoothing spline with a Birch–Murnaghan null space, λ chosen by
+        # cross-validation; no V0/B0 constraint borrowed from another fit
+        return eos.fit_eos(data, form=_NET)
+    # the user's independent V0 (and B0) as ZeroPressure/BulkModulus terms on an EnergyNet
+    opt = {
+        k: _NET_DEFAULTS[k] if getattr(args, k) is None else getattr(args, k) for k in _NET_DEFAULTS
+    }
+    net = eos.EnergyNet(
+        data, width=opt["width"], depth=opt["depth"], key=jax.random.key(opt["seed"])
+    )
+    return pl.least_squares(net, _objective(data, args.v0, args.b0)).model
 
 
 def _objective(data, v0, b0_gpa):
@@ -299,6 +306,31 @@ def _result(args, data, source) -> dict:
         r["dof"] = int(props.dof)
         r["sigma_known"] = bool(props.sigma_known)
         r["intervals"] = {f"{lv:.0%}": props.interval(lv) for lv in (0.68, 0.95)}
+    if args.form == _NET and args.v0 is None:  # the flexible form: what it chose, its spread
+        rep = model.report
+        r["flexible"] = {
+            "lambda": float(rep.lam),
+            "n_folds": int(rep.n_folds),
+            "cv_rms_mev_per_atom": float(rep.cv_rms),
+            "cv_rms_birch_murnaghan_limit_mev_per_atom": float(rep.cv_rms_cubic),
+            "effective_parameters": float(rep.dof),
+            "noise_mev_per_atom": float(rep.sigma),
+        }
+        r["summary"] = model.summary().splitlines()
+        try:
+            u = model.uncertainty()
+        except ValueError as e:
+            notes.append(" ".join(str(e).split()))
+        else:
+            r["std"] = {k: float(v) for k, v in u.std.as_dict().items()}
+            r["ensemble"] = (int(u.n_valid), int(u.n))
+    elif args.form == _NET:
+        notes.append(
+            "the EnergyNet is held to the given V0"
+            + (" and B0" if args.b0 is not None else " only (no --b0: B0 is not constrained)")
+            + "; nothing constrains its B0', which an interpolating net gets wrong: take B0' from "
+            "the flexible form (--form net without --v0) or a classical form"
+        )
     return r
 
 
@@ -328,6 +360,12 @@ _UNITS = {
     "interval_95": "same units as the value ([low, high] at 95 % confidence)",
     "dof": "count (residual degrees of freedom)",
     "sigma": "meV/atom (the --sigma given, or null)",
+    "flexible.lambda": "1 (smoothing strength of the scaled problem)",
+    "flexible.n_folds": "count",
+    "flexible.cv_rms_mev_per_atom": "meV/atom",
+    "flexible.cv_rms_birch_murnaghan_limit_mev_per_atom": "meV/atom",
+    "flexible.effective_parameters": "count (trace of the smoother matrix)",
+    "flexible.noise_mev_per_atom": "meV/atom",
 }
 
 
@@ -341,7 +379,7 @@ def _describe(data) -> str:
 def _table_one(args, r) -> str:
     lines = [
         f"pinnloss fit: {r['source']}",
-        f"  {_describe(r['data'])}; form: {_form_title(args.form)}",
+        f"  {_describe(r['data'])}; form: {_form_title(args)}",
     ]
     if args.v0 is not None:
         c = f"V0 = {args.v0} Å³/atom" + (f", B0 = {args.b0} GPa" if args.b0 is not None else "")
@@ -358,6 +396,7 @@ def _table_one(args, r) -> str:
     lines.append(head + (f"{'std. error':>{ws}s}  " if ws else "") + "unit")
     for lab, val, s, unit in rows:
         lines.append(f"  {lab:<13s}{val:>{w}s}  " + (f"{s:>{ws}s}  " if ws else "") + unit)
+    lines += [f"  flexible: {line}" for line in r.get("summary", [])]
     if r["std"]:
         lines.append(f"  std. error: {_std_method(r)}")
     lines += _notes(r)
@@ -365,6 +404,12 @@ def _table_one(args, r) -> str:
 
 
 def _std_method(r) -> str:
+    if "ensemble" in r:
+        n_valid, n = r["ensemble"]
+        return (
+            f"spread of a {n}-member parametric bootstrap ({n_valid} with a minimum), each "
+            "member re-choosing λ"
+        )
     if r.get("sigma_known"):
         return "from the fit's covariance (noise σ given by --sigma; normal)"
     return f"from the fit's covariance (σ from the residuals; Student-t, {r['dof']} dof)"
@@ -382,7 +427,7 @@ def _fmt_std(s, decimals=None) -> str:
 
 
 def _table_many(args, results) -> str:
-    lines = [f"pinnloss fit: {len(results)} files; form: {_form_title(args.form)}", ""]
+    lines = [f"pinnloss fit: {len(results)} files; form: {_form_title(args)}", ""]
     head = [
         "file",
         "points",
@@ -453,6 +498,8 @@ def _json_result(args, r) -> dict:
         **r["values"],
         "std": {k: _finite(v) for k, v in r["std"].items()} or None,
     }
+    if "flexible" in r:
+        out["flexible"] = r["flexible"]
     if r["std"]:
         out["std_method"] = _std_method(r)
         out["dof"] = r["dof"]
@@ -496,7 +543,7 @@ def _write_json(args, results) -> None:
 def _save_plot(args, r) -> None:
     from pinnloss import eos
 
-    fig = eos.plot.energy_volume(r["data"], {_form_title(args.form): r["model"]})
+    fig = eos.plot.energy_volume(r["data"], {_form_title(args): r["model"]})
     try:
         fig.savefig(args.plot, dpi=130)
     except (OSError, ValueError) as e:
@@ -509,6 +556,12 @@ def _check_options(args, parser) -> None:
         parser.error("--b0 constrains the bulk modulus at V0; give --v0 too.")
     if args.sigma is not None and args.form == _NET:
         parser.error("--sigma sets the standard errors of a classical form; not of --form net.")
+    given = [f"--{k}" for k in _NET_DEFAULTS if getattr(args, k) is not None]
+    if given and not (args.form == _NET and args.v0 is not None):
+        parser.error(
+            f"{'/'.join(given)}: only for the EnergyNet of --form net with --v0 [--b0]; the "
+            "classical and the flexible forms (no --v0) have no such options."
+        )
     if args.files.count("-") > 1:
         parser.error("'-' (standard input) can be read once.")
     if len(args.files) > 1:

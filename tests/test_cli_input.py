@@ -186,12 +186,29 @@ def test_sigma_sets_the_standard_errors(capsys):
     assert np.isclose(one["std"]["v0"], float(props.std.v0), rtol=1e-9)
 
 
+def test_form_net_is_the_flexible_fit_and_says_what_it_chose(capsys):
+    """--form net without --v0 calls fit_eos(form='net') and prints λ, CV RMS, ensemble."""
+    rc, out, _ = _run(capsys, "--form", "net")
+    res = _json(capsys, "--form", "net")
+    flex = eos.fit_eos(CU, form="net")
+    props, spread = eos.properties(flex, CU), flex.uncertainty()
+    assert rc == 0 and "form: flexible (smoothing spline" in out and "  flexible: " in out
+    assert res["form"] == "net" and np.isclose(res["flexible"]["lambda"], float(flex.report.lam))
+    assert res["flexible"]["n_folds"] == 7 and "parametric bootstrap" in res["std_method"]
+    for k in ("v0", "b0_gpa", "b1"):
+        assert np.isclose(res[k], float(getattr(props, k)), rtol=1e-10)
+        assert np.isclose(res["std"][k], float(getattr(spread.std, k)), rtol=1e-10)
+    with pytest.raises(SystemExit):  # the net's options without the net they shape
+        cli.main(["fit", "--form", "net", "--width", "8"])
+    assert "only for the EnergyNet of --form net with --v0" in capsys.readouterr().err
+
+
 def test_help_has_examples(capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(["fit", "--help"])
     out = capsys.readouterr().out
     assert e.value.code == 0 and "examples:" in out and "pinnloss fit a.csv b.csv" in out
-    assert "vinet" in out and "net: EnergyNet" in out  # forms from the registry
+    assert "vinet" in out and "net: flexible" in out  # forms from the registry
 
 
 def test_unexpected_errors_are_one_line_unless_debugging(capsys, monkeypatch):
