@@ -364,6 +364,14 @@ def fit_flexible(
         member_lam=arr(grid[pick]),
     )
     model = FlexibleEOS(**fields, report=report)
+    big = abs(data.energy_shift)
+    if not jax.config.jax_enable_x64 and big * 2.0**-23 > 1e-6:
+        warnings.warn(
+            f"{where}: jax_enable_x64 is off, so the model adds its energy offset (|E| ~ "
+            f"{big:.3g} eV) in float32, to ~{big * 2.0**-23:.1g} eV; V0, B0 and B0' come from "
+            "derivatives and are unaffected. Enable float64 for exact absolute energies.",
+            stacklevel=3,
+        )
     if check and not bool(p.valid):
         raise ValueError(
             f"{where}: the fitted curve has no energy minimum inside the sampled volumes "
