@@ -305,6 +305,61 @@ def sweeps(table, steps, repeats, mm_main):
         )
 
 
+def multiprocess(table, n, repeats):
+    """examples/sweep_100k.py on 1 and 2 processes (pinnloss.launch): curves/s."""
+    example = os.path.join(ROOT, "examples", "sweep_100k.py")
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    env.pop("XLA_FLAGS", None)
+    out = {}
+    for procs in (1, 2):
+        cmd = [sys.executable, example, "--n", str(n), "--repeats", str(repeats)]
+        if procs > 1:
+            cmd = [sys.executable, "-m", "pinnloss.launch", "-n", str(procs), *cmd[1:]]
+        run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3600)
+        if run.returncode != 0:
+            raise RuntimeError(run.stdout[-2000:] + run.stderr[-2000:])
+        line = next(ln for ln in run.stdout.splitlines() if '"curves_per_s"' in ln)
+        out[procs] = json.loads(line[line.index("{") :])
+    one = out[1]["curves_per_s"]
+    for procs, r in out.items():
+        table.add(
+            f"examples/sweep_100k.py: {n} Birch–Murnaghan LM fits in one pl.sweep on {procs} "
+            f"process(es) ({'python -m pinnloss.launch -n 2' if procs > 1 else 'one process'}; "
+            f"{r['devices']} device(s); best of {repeats}, compiled; first run "
+            f"{r['seconds_first']:.1f} s; {r['failed']} failed)",
+            f"{r['curves_per_s']:.0f} curves/s",
+            f"1 process {one:.0f} curves/s",
+            f"{r['curves_per_s'] / one:.2f}×",
+        )
+
+
+def roofline_row(table, steps, repeats):
+    """benchmarks/roofline.py in a subprocess with one host device per core."""
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={os.cpu_count()}"
+    cmd = [sys.executable, os.path.join(HERE, "roofline.py"), "--json", "--repeats", str(repeats)]
+    if steps < 200:
+        cmd.append("--quick")
+    run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3600)
+    if run.returncode != 0:
+        raise RuntimeError(run.stderr[-3000:])
+    r = json.loads(run.stdout.strip().splitlines()[-1])
+    us = r["per_chunk_step_us"]
+    table.add(
+        f"pl.sweep of {r['fits']} Adam fits × {r['steps']} steps on {r['devices']} host devices "
+        f"vs its roofline (benchmarks/roofline.py; per 16-fit step: {r['chunk_flops'] / 1e6:.1f} "
+        f"MFLOP → {us['compute']:.0f} µs at {r['peak_per_core_gflops']:.1f} GFLOP/s/core, "
+        f"{r['chunk_bytes'] / 1e6:.1f} MB → {us['memory (cache)']:.0f} µs at "
+        f"{r['bw_cache_gbs']:.0f} GB/s in cache, {r['chunk_kernels']} kernels → "
+        f"{us['kernel overhead']:.0f} µs at {r['kernel_us']:.2f} µs each; bound: "
+        f"{r['limiter']})",
+        f"{r['sweep_s']:.2f} s ({r['sweep_pct_of_bound']:.0f} % of bound)",
+        f"bound {r['bound_s']:.2f} s; hand-written scan {r['hand_s']:.2f} s "
+        f"({r['hand_pct_of_bound']:.0f} %)",
+        f"{r['sweep_s'] / r['hand_s']:.2f}× the hand-written scan",
+    )
+
+
 def eos_vs_ase(table, repeats):
     from ase.eos import EquationOfState
     from problem import DATA
@@ -461,6 +516,10 @@ def main():
         lsq_cg(table, 1000 if q else 2000, 8 if q else 16, 20)
     if on("sweep"):
         sweeps(table, 50 if q else 200, 2, mm)
+    if on("dist"):
+        multiprocess(table, 20_000 if q else 100_000, 2)
+    if on("roofline"):
+        roofline_row(table, 50 if q else 200, 2 if q else 3)
     if on("eos"):
         eos_vs_ase(table, 2 if q else 3)
     if on("cli"):
