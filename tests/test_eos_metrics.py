@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 from scipy.integrate import quad
@@ -100,3 +101,20 @@ def test_metric_properties(pairs):
     assert np.isclose(eos.epsilon(s(w[100]), s(f[100])), eos.epsilon(a, b), rtol=1e-10)
     with pytest.raises(ValueError, match="expected an EOS form"):
         eos.delta(a, "Cu")
+
+
+def test_own_curve_metrics_on_batched_forms():
+    """Issue 11 §4: delta/epsilon(curve="own") on batched forms equal the per-member values."""
+    a = eos.BirchMurnaghan(np.zeros(3), [11.0, 12.0, 20.0], [0.8, 0.9, 0.3], [4.5, 5.0, 4.0])
+    b = eos.Vinet(np.ones(3), [11.1, 12.0, 20.3], [0.8, 0.92, 0.31], [4.5, 5.2, 4.4])
+    one = lambda f, i: jax.tree.map(lambda x: x[i], f)
+    for metric in (eos.delta, eos.epsilon):
+        both = np.asarray(metric(a, b, curve="own"))
+        each = [float(metric(one(a, i), one(b, i), curve="own")) for i in range(3)]
+        assert both.shape == (3,) and np.allclose(both, each, rtol=1e-12)
+        assert np.all(both > 0)
+        # a single form against a batch broadcasts too
+        assert np.allclose(metric(a, one(b, 0), curve="own")[0], each[0], rtol=1e-12)
+    # own curves of BM forms are the BM curves the default builds
+    assert np.allclose(eos.delta(a, b), [float(eos.delta(one(a, i), one(b, i))) for i in range(3)])
+    assert np.allclose(eos.delta(a, a, curve="own"), 0.0)

@@ -93,7 +93,8 @@ def test_bootstrap_matches_independent_refits():
     assert abs(ens.mean.v0 - full.v0) < 3 * ens.std.v0 + 1e-6
     assert 0 < ens.std.v0 / ens.mean.v0 < 1e-3 and 0 < ens.std.b0 / ens.mean.b0 < 1e-2
     assert "± " in str(ens) and set(ens.as_dict()["b1"]) == {"mean", "std"}
-    with pytest.raises(ValueError, match="n must be at least 2"):
+    assert f"over {ens.n_valid}/64 members (members that converged to a valid fit" in str(ens)
+    with pytest.raises(ValueError, match="n must be an integer of at least 2"):
         eos.bootstrap(data, n=1, key=jax.random.key(0))
 
 

@@ -121,9 +121,6 @@ if TYPE_CHECKING:  # what static tools see; the same names as _SUBMODULES and _E
     from ._metrics import delta as delta
     from ._metrics import epsilon as epsilon
     from ._metrics import nu as nu
-    from ._quality import FitQualityWarning as FitQualityWarning
-    from ._quality import Verdict as Verdict
-    from ._quality import assess as assess
     from ._net import EnergyNet as EnergyNet
     from ._properties import EOSProperties as EOSProperties
     from ._properties import bulk_modulus as bulk_modulus
@@ -132,6 +129,9 @@ if TYPE_CHECKING:  # what static tools see; the same names as _SUBMODULES and _E
     from ._properties import pressure as pressure
     from ._properties import properties as properties
     from ._properties import rms as rms
+    from ._quality import FitQualityWarning as FitQualityWarning
+    from ._quality import Verdict as Verdict
+    from ._quality import assess as assess
     from ._terms import BulkModulus as BulkModulus
     from ._terms import BulkModulusDerivative as BulkModulusDerivative
     from ._terms import PressureData as PressureData

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import equinox as eqx
@@ -12,10 +13,12 @@ import numpy as np
 from .._lsq import least_squares
 from .._terms import DataMSE
 from ._data import EV_PER_A3_TO_GPA, EVData, check_precision
-from ._fit import _fit_one, energy_terms
+from ._fit import fit_eos
 from ._forms import form_class
 from ._net import EnergyNet
-from ._properties import EOSProperties, _core
+from ._properties import _LABELS, _UNITS, EOSProperties, _core, properties
+from ._quality import FitQualityWarning
+from ._stderr import format_value
 
 __all__ = ["Ensemble", "bootstrap", "seed_ensemble"]
 
@@ -26,10 +29,20 @@ _KEYS = ("v0", "e0", "b0", "b0_gpa", "b1")
 class Ensemble:
     """Mean and standard deviation of each property over an ensemble of fits.
 
+    What the spread means depends on the ensemble, and differs from the Gauss–Newton
+    standard errors of `properties(fit, data).std` (the noise in the data propagated through
+    a correct form, calibrated for the residual degrees of freedom):
+
+    - `bootstrap`: refits to resampled points; assumes nothing about the noise but on
+      few-point curves overestimates the spread (B0 3–5× on 7-point curves).
+    - `seed_ensemble`: neural fits from different random starts; measures how much the
+      data and constraints leave the model undetermined, not the noise in the data.
+
     Attributes:
         mean, std: `EOSProperties` of NumPy float64 scalars (std with ddof=1).
         samples: `EOSProperties` of arrays, one entry per member (NaN where it failed).
-        n: members run. n_valid: members with a minimum inside the data range.
+        n: members run. n_valid: members that converged to a valid fit (a minimum inside
+            the data range; for the bootstrap also as many distinct points as parameters).
         weights: for `bootstrap`, the `(n, N)` resample counts used as point weights.
     """
 
@@ -48,11 +61,16 @@ class Ensemble:
         }
 
     def __str__(self) -> str:
-        rows = [
-            f"{k:>7s} = {float(getattr(self.mean, k)):.8g} ± {float(getattr(self.std, k)):.2g}"
-            for k in _KEYS
-        ]
-        return f"Ensemble of {self.n_valid}/{self.n} members\n" + "\n".join(rows)
+        rows = []
+        for k in _KEYS:
+            m, sd = float(getattr(self.mean, k)), float(getattr(self.std, k))
+            rows.append(f"  {_LABELS[k]:<4s}= {format_value(m, sd, _UNITS[k])}")
+        return (
+            f"Ensemble mean ± std over {self.n_valid}/{self.n} members (members that converged "
+            "to a valid fit: a minimum inside the data)\n" + "\n".join(rows)
+        )
+
+    __repr__ = __str__
 
 
 def _summarise(samples: dict[str, np.ndarray], valid: np.ndarray, where: str, weights=None):
@@ -77,18 +95,6 @@ def _summarise(samples: dict[str, np.ndarray], valid: np.ndarray, where: str, we
     )
 
 
-@eqx.filter_jit
-def _bootstrap_run(cls, objectives, w, max_steps, tol):
-    def one(objective, wi):
-        form, ok, _ = _fit_one(cls, objective, wi, max_steps, tol)
-        vn = objective.x
-        p = _core(form, vn[0], vn[-1])
-        distinct = jnp.sum(wi > 0)
-        return p, ok & p.valid & (distinct >= cls.n_params)
-
-    return eqx.filter_vmap(one)(objectives, w)
-
-
 def bootstrap(
     data: EVData,
     form="birch_murnaghan",
@@ -100,11 +106,18 @@ def bootstrap(
 ) -> Ensemble:
     r"""Bootstrap error bars of $V_0, E_0, B_0, B_0'$ for a classical form.
 
-    Each member refits the form to a resample of the points drawn with replacement
-    (as multinomial counts used as `DataMSE` weights, so every member has the same shapes);
-    all `n` fits and their `properties` run vmapped in one compiled call. Members with
+    Each member refits the form to a resample of the points drawn with replacement (as
+    multinomial counts used as point weights, so every member has the same shapes); all `n`
+    fits run as one batched `fit_eos` call and their `properties` in one more. Members with
     fewer distinct points than parameters, or no minimum inside the data, are dropped
-    (`n_valid` counts the rest).
+    (`n_valid` counts the rest; a warning when fewer than 90 % survive). A curve that
+    `fit_eos` refuses is refused here too, with the same message.
+
+    What it estimates: the spread of refits over resampled points. On few-point curves it
+    is a poor error bar (on 7-point ACWF curves its std is 1.6–5× the true spread of V0, B0,
+    B0' under noise; see benchmarks/eos_calibration.py): prefer the Gauss–Newton standard
+    errors of `properties(fit, data).std`, calibrated for the residual degrees of freedom.
+    The bootstrap makes no assumption of Gaussian noise and suits many-point curves.
 
     Example:
         >>> ens = bootstrap(data, "birch_murnaghan", n=200, key=jax.random.key(0))
@@ -115,30 +128,39 @@ def bootstrap(
     cls = form_class(form)
     if not isinstance(data, EVData):
         raise ValueError(f"bootstrap: data must be an EVData; got {type(data).__name__}.")
-    if int(n) < 2:
-        raise ValueError(f"bootstrap: n must be at least 2; got {n}.")
+    if isinstance(n, bool) or int(n) != n or int(n) < 2:
+        raise ValueError(f"bootstrap: n must be an integer of at least 2; got {n!r}.")
+    n = int(n)
     N = len(data)
     if N < cls.n_params:
         raise ValueError(
             f"bootstrap: {cls.__name__} needs at least {cls.n_params} points; got {N}."
         )
     check_precision("bootstrap", data)
-    c = float(data.volume.mean())
-    s = float(np.ptp(data.energy))
-    idx = jax.random.randint(key, (int(n), N), 0, N)
-    counts = jax.vmap(lambda i: jnp.zeros(N).at[i].add(1.0))(idx)
-    tile = lambda a: np.broadcast_to(np.asarray(a), (int(n), N))
-    objectives = energy_terms(tile(data.volume / c), tile(data.energy / s), counts)
-    p, valid = _bootstrap_run(cls, objectives, counts, max_steps, tol)
-    b0 = np.asarray(p.b0, np.float64) * s / c
-    samples = {
-        "v0": np.asarray(p.v0, np.float64) * c,
-        "e0": np.asarray(p.e0, np.float64) * s + data.energy_shift,
-        "b0": b0,
-        "b0_gpa": b0 * EV_PER_A3_TO_GPA,
-        "b1": np.asarray(p.b1, np.float64),
-    }
-    return _summarise(samples, np.asarray(valid), "bootstrap", np.asarray(counts))
+    idx = jax.random.randint(key, (n, N), 0, N)
+    counts = np.asarray(jax.vmap(lambda i: jnp.zeros(N).at[i].add(1.0))(idx), np.float64)
+    # member 0 fits all points (unit weights): a curve fit_eos refuses is refused here too
+    w = np.vstack([np.ones((1, N)), counts])
+    with warnings.catch_warnings():
+        # members that fail or look doubtful are counted, not reported one by one
+        warnings.simplefilter("ignore", FitQualityWarning)
+        warnings.filterwarnings("ignore", message="fit_eos: .* failed", category=UserWarning)
+        fits = fit_eos([data] * (n + 1), cls, weights=w, max_steps=max_steps, tol=tol, check=False)
+        p = properties(fits, [data] * (n + 1), check=False, weights=list(w))
+    if not bool(np.asarray(p.valid)[0]):
+        fit_eos(data, cls, max_steps=max_steps, tol=tol)  # raises, saying why
+    valid = np.asarray(p.valid)[1:] & ((counts > 0).sum(axis=1) >= cls.n_params)
+    samples = {k: np.asarray(getattr(p, k), np.float64)[1:] for k in _KEYS}
+    ens = _summarise(samples, valid, "bootstrap", counts)
+    if ens.n_valid < 0.9 * n:
+        warnings.warn(
+            f"bootstrap: only {ens.n_valid} of {n} members converged to a valid fit (a minimum "
+            "inside the data); the error bars describe the survivors only and understate the "
+            "uncertainty. Add points around the minimum or use properties(fit, data).std.",
+            UserWarning,
+            stacklevel=2,
+        )
+    return ens
 
 
 @eqx.filter_jit

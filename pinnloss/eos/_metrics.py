@@ -8,6 +8,7 @@ $V \in [0.94\,\bar V_0,\ 1.06\,\bar V_0]$ with $\bar V_0 = (V_{0,a} + V_{0,b})/2
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
@@ -45,7 +46,9 @@ def _curves(where, a, b, own):
         if own:
             if not isinstance(p, AbstractEOS):
                 raise ValueError(f"{where}: curve='own' needs EOS forms; got {type(p).__name__}.")
-            return p.energy(v) - jnp.asarray(p.e0)[..., None]
+            # batched forms: a trailing axis on every field so it broadcasts with the nodes
+            q = jax.tree.map(lambda x: jnp.asarray(x)[..., None], p)
+            return q.energy(v) - q.e0
         bm = BirchMurnaghan(0.0, vp[..., None], bp[..., None], b1p[..., None])
         return bm.energy(v)
 

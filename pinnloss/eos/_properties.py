@@ -123,7 +123,7 @@ class EOSProperties(eqx.Module):
       and no noise `sigma` was given). They are the Gauss–Newton (Laplace) errors of the
       fit, propagated to the properties by autodiff and scaled for the Student-t with `dof`
       degrees of freedom (see `pinnloss.eos._stderr`): $\pm1$/$\pm2$ std cover about
-      68–75 %/93–95 % of repeated noisy fits.
+      68–75 % / 91–95 % of repeated noisy fits.
     - `dof`: residual degrees of freedom, points minus fitted parameters.
     - `sigma_known`: the noise was given (`sigma=`) rather than estimated from residuals.
 
@@ -610,7 +610,7 @@ def properties(
     $\hat\sigma = 1$ when `sigma` is given), propagated to the properties by `jax.jacfwd`
     of this very map: $C_Y = P C P^\top$ with $P = \partial Y/\partial\theta$. With
     $\sigma$ estimated from $N - p$ residuals the errors follow a Student-t, so `std` is
-    scaled by $k_{N-p}$ (1.41 for 7 points and 4 parameters; see
+    scaled by $k_{N-p}$ (1.33 for 7 points and 4 parameters; see
     `pinnloss.eos._stderr`) and `interval(level)` uses t quantiles. The errors assume the
     form is right and the residuals are noise: `eos.assess` checks that.
 
