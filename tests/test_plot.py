@@ -70,7 +70,7 @@ def test_energy_volume_figure(tmp_path):
 def test_value_format_rounds_to_the_error():
     assert eos.plot._pm(11.951031234, 0.000112, "Å³") == "11.95103 ± 0.00011 Å³"
     assert eos.plot._pm(140.9154, 0.0271) == "140.915 ± 0.027"
-    assert eos.plot._pm(5.0593581, None) == "5.0594"
+    assert eos.plot._pm(5.0593581, None) == "5.059358"
 
 
 def test_standard_error_band_matches_the_error_of_e0():

@@ -52,7 +52,7 @@ def _models(models) -> list[tuple[str, object]]:
     return out
 
 
-def _pm(value, std, unit: str = "", digits: int = 5) -> str:
+def _pm(value, std, unit: str = "", digits: int = 7) -> str:
     """`value ± std unit` rounded to the second significant digit of `std` (no std: `digits`)."""
     value = float(value)
     unit = f" {unit}" if unit else ""
