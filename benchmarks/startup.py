@@ -3,6 +3,7 @@
     python benchmarks/startup.py            # 5 repeats of each command (about 3–6 minutes)
     python benchmarks/startup.py --repeat 3 # fewer
     python benchmarks/startup.py --no-cold  # skip the first-run (empty compilation cache) rows
+    python benchmarks/startup.py --before 259f9bd  # also `import pinnloss` at that commit
 
 Every command runs in a fresh subprocess, `--repeat` times; the table gives the median and
 the best wall time (the machine may be shared: the load average before and after is
@@ -118,12 +119,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5, help="runs of each command (default 5)")
     ap.add_argument("--no-cold", action="store_true", help="skip the empty-cache rows")
+    ap.add_argument(
+        "--before",
+        metavar="REV",
+        help="also time `import pinnloss` from a git worktree of REV (e.g. the last eager one)",
+    )
     args = ap.parse_args()
     if args.repeat < 1:
         ap.error(f"--repeat must be at least 1; got {args.repeat}")
 
     load_before = os.getloadavg()
     tmp = tempfile.mkdtemp(prefix="pinnloss-startup-")
+    worktree = None
     try:
         csvs, trajs = _write_files(tmp)
         warm_cache = os.path.join(tmp, "cache")
@@ -144,6 +151,20 @@ def main() -> None:
         rows = [
             ("python -c 'import jax' (JAX alone)", [py, "-c", "import jax"], env, None),
             ("python -c 'import pinnloss'", [py, "-c", "import pinnloss"], env, None),
+        ]
+        if args.before:
+            old = os.path.join(tmp, "before")
+            subprocess.run(
+                ["git", "-C", ROOT, "worktree", "add", "--detach", old, args.before],
+                check=True,
+                capture_output=True,
+            )
+            worktree = old
+            check = f"import pinnloss; assert pinnloss.__file__.startswith({old!r})"
+            old_env = dict(env, PYTHONPATH=old)
+            rows.append((f"python -c 'import pinnloss' at {args.before}", [py, "-c", check],
+                         old_env, None))  # fmt: skip
+        rows += [
             (
                 "python -c 'from pinnloss.eos import fit_eos'",
                 [py, "-c", "from pinnloss.eos import fit_eos"],
@@ -166,6 +187,8 @@ def main() -> None:
                 results.setdefault(label, []).append(_time(cmd, e, tmp, before))
         imports = _importtime(env, tmp)
     finally:
+        if worktree:
+            subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", worktree])
         shutil.rmtree(tmp, ignore_errors=True)
     load_after = os.getloadavg()
 
