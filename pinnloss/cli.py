@@ -283,10 +283,11 @@ def _result(args, data, source) -> dict:
         rms = float(eos.rms(model, data))
         verdicts = eos.assess(model, data, **sigma) if classical else []
     notes = list(data.notes)
+    here = os.path.dirname(os.path.abspath(__file__))  # the pinnloss package
     for w in caught:
         msg = " ".join(str(w.message).split())
-        if "pinnloss" not in w.filename and not issubclass(w.category, UserWarning):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if not os.path.abspath(w.filename).startswith(here + os.sep):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)  # not ours
         elif msg not in notes:
             notes.append(msg)
     r = {
@@ -385,7 +386,7 @@ def _table_one(args, r) -> str:
         c = f"V0 = {args.v0} Å³/atom" + (f", B0 = {args.b0} GPa" if args.b0 is not None else "")
         lines.append(f"  constraints: {c}")
     rows = [
-        (lab, f"{r['values'][k]:.{d}f}", _fmt_std(r["std"].get(k), d), u) for k, lab, u, d in _ROWS
+        (lab, f"{r['values'][k]:.{d}f}", _fmt_std(r["std"].get(k)), u) for k, lab, u, d in _ROWS
     ]
     rows.append(("RMS residual", f"{r['rms']:.4g}", "", "meV/atom"))
     w = max(len(x[1]) for x in rows)
@@ -415,7 +416,7 @@ def _std_method(r) -> str:
     return f"from the fit's covariance (σ from the residuals; Student-t, {r['dof']} dof)"
 
 
-def _fmt_std(s, decimals=None) -> str:
+def _fmt_std(s) -> str:
     """A standard error to two significant digits, fixed-point ("" when there is none)."""
     if s is None:
         return ""
@@ -481,7 +482,7 @@ def _notes(r, prefix="") -> list[str]:
 
 
 def _pm(x, s, d) -> str:
-    return f"{x:.{d}f}" if s is None else f"{x:.{d}f} ± {_fmt_std(s, d)}"
+    return f"{x:.{d}f}" if s is None else f"{x:.{d}f} ± {_fmt_std(s)}"
 
 
 def _json_result(args, r) -> dict:

@@ -252,4 +252,4 @@ def test_a_closed_pipe_is_quiet():
     os.close(r)  # the reader is gone before pinnloss writes: its write fails with EPIPE
     proc = subprocess.run([*CMD, "fit"], stdout=w, stderr=subprocess.PIPE, timeout=300)
     os.close(w)
-    assert proc.returncode == 141 and proc.stderr.decode() == ""
+    assert (proc.returncode, proc.stderr.decode()) == (141, "")
