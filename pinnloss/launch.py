@@ -43,9 +43,25 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+_VALUED = {"-n", "--nproc", "--host", "--port", "--devices-per-process"}
+
+
+def _split(argv):
+    """(launcher's arguments, the target and its arguments): the target starts at `-m` or
+    at the first word that is not one of the launcher's options or their values."""
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "-m" or not a.startswith("-"):
+            return argv[:i], argv[i:]
+        i += 2 if a in _VALUED else 1
+    return argv, []
+
+
 def _parse(argv):
     p = argparse.ArgumentParser(
         prog="python -m pinnloss.launch",
+        usage="python -m pinnloss.launch -n N [options] (script.py | -m module) [args ...]",
         description="Run n copies of a script as one JAX multi-process job on this machine.",
     )
     p.add_argument("-n", "--nproc", type=int, required=True, help="number of processes")
@@ -57,20 +73,17 @@ def _parse(argv):
         default=None,
         help="CPU devices per process (XLA_FLAGS=--xla_force_host_platform_device_count)",
     )
-    p.add_argument("-m", dest="module", default=None, help="run a module, as python -m does")
-    p.add_argument("script", nargs="?", help="the script to run")
-    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
-    a = p.parse_args(argv)
+    ours, target = _split(argv)
+    a = p.parse_args(ours)
     if a.nproc < 1:
         p.error(f"-n must be a positive integer; got {a.nproc}.")
     if a.devices_per_process is not None and a.devices_per_process < 1:
         p.error(f"--devices-per-process must be positive; got {a.devices_per_process}.")
-    if a.module is not None:
-        if a.script is not None:
-            a.args = [a.script, *a.args]
-        a.script = None
-    elif a.script is None:
+    if not target or target == ["-m"]:
         p.error("give a script to run (or -m module).")
+    a.module = target[1] if target[0] == "-m" else None
+    a.script = None if a.module else target[0]
+    a.args = target[2:] if a.module else target[1:]
     return a
 
 

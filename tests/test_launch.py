@@ -117,3 +117,10 @@ def test_signals_reach_every_copy(tmp_path):
 def test_bad_arguments_are_refused(args, message):
     out = launch(*args)
     assert out.returncode == 2 and message in out.stderr
+
+
+def test_arguments_after_the_target_belong_to_it():
+    # `-n 3` and `--help` after the target are the target's, not the launcher's
+    out = launch("-n", "1", "-m", "json.tool", "--help", "-n", "3")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("[0] usage: python -m json.tool")
