@@ -80,6 +80,18 @@ class FlexReport(eqx.Module):
     samples: EOSProperties
     member_lam: Array
 
+    def as_dict(self) -> dict[str, float | int]:
+        """The choice of the model as Python numbers (for JSON); RMS values in meV/atom."""
+        return {
+            "lambda": float(self.lam),
+            "folds": int(self.n_folds),
+            "cv_rms_mev_per_atom": float(self.cv_rms),
+            "cv_rms_birch_murnaghan_limit_mev_per_atom": float(self.cv_rms_cubic),
+            "rms_mev_per_atom": float(self.rms),
+            "effective_parameters": float(self.dof),
+            "noise_mev_per_atom": float(self.sigma),
+        }
+
 
 class FlexibleEOS(eqx.Module):
     r"""A smoothing-spline $E(V)$ with a Birch–Murnaghan null space, from `fit_eos(form="net")`.
