@@ -145,7 +145,7 @@ def verdicts(
         elif rel > RMS_RELATIVE:
             add(
                 "rms",
-                f"RMS residual {1e3 * rms:.3g} meV/atom is {100 * rel:.2g} % of the curve's "
+                f"RMS residual {1e3 * rms:.3g} meV/atom is {100 * rel:.3g} % of the curve's "
                 f"energy range ({1e3 * span:.3g} meV/atom): {form_name} does not follow the "
                 "data; narrow the volume window around the minimum or choose another form.",
                 1e3 * rms,
