@@ -271,17 +271,21 @@ def _result(args, data, source) -> dict:
     `FitQualityWarning`s from `fit_eos` say the same and are not printed twice); any other
     warning the library raises is a note too, not a Python warning line.
     """
+    import pinnloss as pl
     from pinnloss import eos
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         warnings.simplefilter("ignore", eos.FitQualityWarning)
-        model = _fit(args, data)
-        classical = isinstance(model, eos.AbstractEOS)
-        sigma = {"sigma": args.sigma * 1e-3} if args.sigma is not None and classical else {}
-        props = eos.properties(model, data, **sigma)
-        rms = float(eos.rms(model, data))
-        verdicts = eos.assess(model, data, **sigma) if classical else []
+        try:
+            model = _fit(args, data)
+            classical = isinstance(model, eos.AbstractEOS)
+            sigma = {"sigma": args.sigma * 1e-3} if args.sigma is not None and classical else {}
+            props = eos.properties(model, data, **sigma)
+            rms = float(eos.rms(model, data))
+            verdicts = eos.assess(model, data, **sigma) if classical else []
+        except (ValueError, pl.SolveError) as e:  # name the file the fit failed on
+            raise _Fail(f"{source}: {e}") from e
     notes = list(data.notes)
     here = os.path.dirname(os.path.abspath(__file__))  # the pinnloss package
     for w in caught:
@@ -519,15 +523,16 @@ def _finite(x):
     return float(x) if math.isfinite(x) else None
 
 
-def _write_json(args, results) -> None:
+def _write_json(args, results, failed) -> None:
     import json
 
-    if len(results) == 1:
+    if len(args.files) <= 1:
         doc = {"pinnloss_version": __version__, **_json_result(args, results[0]), "units": _UNITS}
     else:
         doc = {
             "pinnloss_version": __version__,
             "results": [_json_result(args, r) for r in results],
+            "errors": failed,
             "units": _UNITS,
         }
     text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
@@ -583,27 +588,28 @@ def _check_form(args, parser) -> None:
             parser.error(f"argument --form: unknown form {args.form!r}; choose one of {names}")
 
 
-def _each(names, args, step):
-    """`step(name)` for each source; with several, a failure is one line and the rest go on."""
-    done, rc = [], 0
-    for name in names:
+def _each(items, args, step, several: bool):
+    """`step(item)` for each source. With several sources a failure is one line on stderr
+    and the rest go on; returns (results, the failures' messages)."""
+    done, failed = [], []
+    for item in items:
         try:
-            done.append(step(name))
+            done.append(step(item))
         except Exception as e:  # noqa: BLE001 - one file's failure must not hide the others
-            if len(names) == 1:
+            if not several:
                 raise
-            _error(e, args)
-            rc = 1
-    return done, rc
+            failed.append(_error(e, args))
+    return done, failed
 
 
 def _run_fit(args, parser) -> int:
     _check_options(args, parser)
     names = args.files or [None]
+    several = len(names) > 1
     # read every file first (NumPy only): a bad file answers before JAX loads
-    loaded, rc = _each(names, args, lambda name: _load(args, name))
+    loaded, failed = _each(names, args, lambda name: _load(args, name), several)
     if not loaded:
-        return rc
+        return 1
     import jax
 
     _check_form(args, parser)
@@ -612,19 +618,19 @@ def _run_fit(args, parser) -> int:
         from ._cache import enable_compilation_cache
 
         enable_compilation_cache()
-    results, rc_fit = _each(loaded, args, lambda ds: _result(args, *ds))
-    rc = rc or rc_fit
+    results, failed_fit = _each(loaded, args, lambda ds: _result(args, *ds), several)
+    failed += failed_fit
     if not results:
-        return rc
+        return 1
     if args.json == "-":
-        _write_json(args, results)
+        _write_json(args, results, failed)
     else:
-        print(_table_one(args, results[0]) if len(names) == 1 else _table_many(args, results))
+        print(_table_many(args, results) if several else _table_one(args, results[0]))
         if args.json:
-            _write_json(args, results)
+            _write_json(args, results, failed)
     if args.plot:
         _save_plot(args, results[0])
-    return rc
+    return 1 if failed else 0
 
 
 def _debug(args=None) -> bool:
@@ -634,8 +640,8 @@ def _debug(args=None) -> bool:
     )
 
 
-def _error(e: BaseException, args=None) -> None:
-    """One line on stderr; re-raises under --debug / PINNLOSS_DEBUG=1."""
+def _error(e: BaseException, args=None) -> str:
+    """One line on stderr (returned too); re-raises under --debug / PINNLOSS_DEBUG=1."""
     if _debug(args):
         raise e
     if isinstance(e, _Fail):
@@ -647,7 +653,9 @@ def _error(e: BaseException, args=None) -> None:
             f"unexpected {type(e).__name__}: {e} (a bug in pinnloss; --debug or "
             "PINNLOSS_DEBUG=1 shows the traceback)"
         )
-    print(f"pinnloss: error: {' '.join(msg.split())}", file=sys.stderr)
+    msg = " ".join(msg.split())
+    print(f"pinnloss: error: {msg}", file=sys.stderr)
+    return msg
 
 
 def _quiet_stdout() -> None:

@@ -130,8 +130,11 @@ def test_several_files_one_table(capsys, tmp_path):
     a = _csv(tmp_path / "a.csv", "volume,energy", "{v!r},{e!r}\n")
     b = _csv(tmp_path / "b.csv", "volume,energy,n_atoms", "{v!r},{e!r},2\n", 2, 2)
     bad = tmp_path / "missing.csv"
-    rc, out, err = _run(capsys, a, b, bad)
-    assert rc == 1 and "missing.csv: no such file" in err and err.count("\n") == 1
+    mono = tmp_path / "mono.csv"  # loads, but its fit fails: no minimum inside the volumes
+    mono.write_text("volume,energy\n10,-1.0\n10.5,-1.2\n11,-1.35\n11.5,-1.45\n12,-1.5\n")
+    rc, out, err = _run(capsys, a, bad, b, mono)
+    assert rc == 1 and err.count("\n") == 2 and "Traceback" not in err
+    assert f"{bad}: no such file" in err and f"{mono}: " in err and "minimum" in err
     lines = out.splitlines()
     assert lines[0] == "pinnloss fit: 2 files; form: Birch–Murnaghan (3rd order)"
     assert lines[2].split()[:3] == ["file", "points", "basis"]
@@ -139,9 +142,11 @@ def test_several_files_one_table(capsys, tmp_path):
     assert len(rows) == 2 and "unknown n" in rows[0] and "cell of 2" in rows[1]
     for row in rows:
         assert f"{V0:.6f} ±" in row
-    res = _json(capsys, a, b)
-    assert [r["source"] for r in res["results"]] == [str(a), str(b)]
-    assert res["pinnloss_version"] and "v0" in res["units"]
+    rc, out, _ = _run(capsys, a, b, bad, "--json", "-")
+    res = json.loads(out)
+    assert rc == 1 and [r["source"] for r in res["results"]] == [str(a), str(b)]
+    assert res["errors"] == [f"{bad}: no such file."] and "v0" in res["units"]
+    assert res["pinnloss_version"]
 
 
 def test_standard_input(capsys, monkeypatch, tmp_path):
