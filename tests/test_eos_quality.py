@@ -50,14 +50,14 @@ def test_wide_range_curve_with_a_shoulder_is_flagged():
 
 
 def test_absurd_parameters_edges_and_turnover_are_named():
-    v = np.linspace(9.0, 24.0, 12)
+    v = np.linspace(9.0, 24.0, 7)
     turn = eos.BirchMurnaghan(0.0, 12.0, 0.5, 3.0)  # E'' < 0 beyond V ~ 21.6, still a minimum
     found = eos.assess(turn, _exact(turn, v, "turn"))
     assert _kinds(found) == ["turnover"]
     assert "turn: the fitted curve turns over inside the data (E'' < 0 from V = 21" in (
         found[0].message
     )
-    w = np.linspace(11.2, 12.8, 9)
+    w = np.linspace(11.2, 12.8, 7)
     cases = {
         "b1": eos.BirchMurnaghan(0.0, 12.0, 0.8, 16.0),
         "b0": eos.BirchMurnaghan(0.0, 12.0, 1e-5, 4.0),
@@ -80,7 +80,7 @@ def test_fit_eos_and_properties_refuse_the_same_curves():
     """A curve with an interior maximum: the BM fit turns over inside the data. fit_eos used to
     accept it (V0 inside, B0 > 0) while properties refused it; now both refuse, saying why."""
     optimize = pytest.importorskip("scipy.optimize")
-    v = np.linspace(10.5, 14.5, 9)
+    v = np.linspace(10.5, 14.5, 7)
     data = eos.EVData(v, (v - 12) ** 2 - 0.4 * (v - 12) ** 3, label="turn")
     with pytest.raises(ValueError, match="turn: the fitted curve has its minimum at V0 = 11.8"):
         eos.fit_eos(data)
