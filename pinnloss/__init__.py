@@ -22,6 +22,7 @@ _SUBMODULES = ("balancing", "eos", "losses", "optimizers", "pde", "plot")
 
 #: Public name → private module that defines it (same name there).
 _EXPORTS = {
+    "enable_compilation_cache": "._cache",
     "load_checkpoint": "._checkpoint",
     "save_checkpoint": "._checkpoint",
     "gauss_newton_matrix": "._curvature",
@@ -90,6 +91,7 @@ if TYPE_CHECKING:  # what static tools see; the same names as _SUBMODULES and _E
     from . import optimizers as optimizers
     from . import pde as pde
     from . import plot as plot
+    from ._cache import enable_compilation_cache as enable_compilation_cache
     from ._checkpoint import load_checkpoint as load_checkpoint
     from ._checkpoint import save_checkpoint as save_checkpoint
     from ._curvature import gauss_newton_matrix as gauss_newton_matrix

@@ -1,7 +1,8 @@
-"""JAX's persistent compilation cache for the command line: a second run skips compiling.
+"""JAX's persistent compilation cache in one call: a second Python session skips compiling.
 
-The library never turns it on by itself (that is the user's choice); the `pinnloss` CLI
-calls `enable_compilation_cache()` unless `--no-cache` or `PINNLOSS_NO_CACHE=1`.
+The library never turns it on by itself (that is the user's choice): scripts and notebooks
+call `pl.enable_compilation_cache()`; the `pinnloss` CLI calls it unless `--no-cache` or
+`PINNLOSS_NO_CACHE=1`.
 """
 
 from __future__ import annotations
@@ -30,14 +31,20 @@ def cache_disabled() -> bool:
 def enable_compilation_cache(path: str | os.PathLike | None = None) -> str | None:
     """Turn on JAX's persistent compilation cache in `path` (default `default_cache_dir()`).
 
-    Every compiled program is cached (minimum compile time 0 s, any size), so the small
-    fits of a CLI run are found again by the next run. Returns the directory, or None
-    when `PINNLOSS_NO_CACHE` is set or the directory cannot be created (then nothing is
-    changed and the run simply compiles).
+    Sets JAX's `jax_compilation_cache_dir` and caches every compiled program (minimum
+    compile time 0 s, any size), so the fits of one session (3-6 s to compile each on two
+    CPU cores) are loaded from disk by the next. Call it once, before the first fit. It
+    changes JAX's global configuration for the whole process, which is why the library
+    never calls it by itself.
+
+    Returns:
+        The directory, or None when `PINNLOSS_NO_CACHE` is set or the directory cannot be
+        created or written (then nothing is changed and every session simply compiles).
 
     Example:
-        >>> from pinnloss._cache import enable_compilation_cache
-        >>> enable_compilation_cache()   # ~/.cache/pinnloss/jax
+        >>> import pinnloss as pl
+        >>> pl.enable_compilation_cache()   # $PINNLOSS_CACHE_DIR or ~/.cache/pinnloss/jax
+        >>> pl.eos.fit_eos(pl.eos.example_data())   # compiled once, loaded from then on
     """
     if cache_disabled():
         return None

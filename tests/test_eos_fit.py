@@ -110,8 +110,10 @@ def test_bad_arguments():
         eos.fit_eos(eos.EVData(d.volume[:3], d.energy[:3]))
     with pytest.raises(ValueError, match="BirchMurnaghan4 has 5 parameters"):
         eos.fit_eos(eos.EVData(d.volume[:4], d.energy[:4]), "bm4")
-    with pytest.raises(ValueError, match="same number of points; got \\[6, 7\\]"):
-        eos.fit_eos([d, eos.EVData(d.volume[:6], d.energy[:6])])
+    with pytest.raises(ValueError, match=r"weights of shape \(6,\) do not fit 1 curve"):
+        eos.fit_eos(d, weights=np.ones(6))
+    with pytest.raises(ValueError, match=r"needs at least 4 points; got 3 \(short\)"):
+        eos.fit_eos([d, eos.EVData(d.volume[:3], d.energy[:3], label="short")])
     with pytest.raises(ValueError, match="must be an EVData"):
         eos.fit_eos(np.c_[d.volume, d.energy])
     with pytest.raises(ValueError, match="all energies equal"):

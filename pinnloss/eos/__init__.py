@@ -42,11 +42,14 @@ _EXPORTS = {
     "FORM_REGISTRY": "._forms",
     "FORMS": "._forms",
     "AbstractEOS": "._forms",
+    "AntonSchmidt": "._forms",
     "BirchMurnaghan": "._forms",
     "BirchMurnaghan4": "._forms",
     "FormSpec": "._forms",
     "Murnaghan": "._forms",
     "PoirierTarantola": "._forms",
+    "Polynomial3": "._forms",
+    "StabilizedJellium": "._forms",
     "Vinet": "._forms",
     "form_class": "._forms",
     "form_spec": "._forms",
@@ -109,11 +112,14 @@ if TYPE_CHECKING:  # what static tools see; the same names as _SUBMODULES and _E
     from ._forms import FORM_REGISTRY as FORM_REGISTRY
     from ._forms import FORMS as FORMS
     from ._forms import AbstractEOS as AbstractEOS
+    from ._forms import AntonSchmidt as AntonSchmidt
     from ._forms import BirchMurnaghan as BirchMurnaghan
     from ._forms import BirchMurnaghan4 as BirchMurnaghan4
     from ._forms import FormSpec as FormSpec
     from ._forms import Murnaghan as Murnaghan
     from ._forms import PoirierTarantola as PoirierTarantola
+    from ._forms import Polynomial3 as Polynomial3
+    from ._forms import StabilizedJellium as StabilizedJellium
     from ._forms import Vinet as Vinet
     from ._forms import form_class as form_class
     from ._forms import form_spec as form_spec

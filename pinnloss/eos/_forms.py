@@ -10,11 +10,13 @@ a form fitted by hand against `EVData.energy` lives in the data's shifted frame.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
 import equinox as eqx
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike
 
 __all__ = [
@@ -24,6 +26,9 @@ __all__ = [
     "Vinet",
     "Murnaghan",
     "PoirierTarantola",
+    "StabilizedJellium",
+    "AntonSchmidt",
+    "Polynomial3",
     "FormSpec",
     "FORM_REGISTRY",
     "FORMS",
@@ -31,6 +36,20 @@ __all__ = [
     "form_class",
     "shift_energy",
 ]
+
+
+#: units of the parameters in reprs (energies per atom for forms from `fit_eos`)
+_UNITS = {"e0": " eV", "v0": " Å³", "b0": " eV/Å³", "b1": "", "b2": " Å³/eV"}
+_DIGITS = {"e0": 12, "v0": 8, "b0": 6, "b1": 6, "b2": 5}
+
+
+def _fmt(k: str, x: float) -> str:
+    return f"{x:.{_DIGITS.get(k, 6)}g}"
+
+
+def _show(k: str, x: float) -> str:
+    gpa = f" ({x * 160.21766208:.5g} GPa)" if k == "b0" and np.isfinite(x) else ""
+    return f"{k}={_fmt(k, x)}{_UNITS.get(k, '')}{gpa}"
 
 
 def _arr(x) -> Array:
@@ -64,6 +83,34 @@ class AbstractEOS(eqx.Module):
     def params(self) -> dict[str, Array]:
         """The parameters as a dict, e.g. `{"e0": ..., "v0": ..., "b0": ..., "b1": ...}`."""
         return {"e0": self.e0, "v0": self.v0, "b0": self.b0, "b1": self.b1}
+
+    def __repr__(self) -> str:
+        """Values with units: `BirchMurnaghan(e0=-3.25 eV, v0=11.95 Å³, b0=0.88 eV/Å³ …)`.
+
+        A batch of forms (fields with a leading axis) shows its shape and, per parameter,
+        the range and median. Under a transformation (traced fields) the Equinox repr.
+        """
+        try:
+            p = {k: np.asarray(a, dtype=np.float64) for k, a in self.params().items()}
+        except Exception:  # tracers, placeholders: the structural repr
+            return eqx.tree_pformat(self)
+        name = type(self).__name__
+        shape = np.broadcast_shapes(*(a.shape for a in p.values()))
+        if shape == ():
+            return f"{name}({', '.join(_show(k, float(a)) for k, a in p.items())})"
+        parts = []
+        for k, a in p.items():
+            a = np.broadcast_to(a, shape).ravel()
+            ok = a[np.isfinite(a)]
+            if ok.size == 0:
+                parts.append(f"{k} all NaN")
+                continue
+            lo, med, hi = (_fmt(k, x) for x in (ok.min(), np.median(ok), ok.max()))
+            parts.append(f"{k} {lo} … {hi} (median {med}){_UNITS.get(k, '')}")
+        bad = int((~np.all([np.isfinite(np.broadcast_to(a, shape)) for a in p.values()], 0)).sum())
+        nan = f"; {bad} with NaN parameters" if bad else ""
+        n = int(np.prod(shape))
+        return f"{name}[{n} curves, shape {shape}]({'; '.join(parts)}{nan})"
 
 
 class BirchMurnaghan(AbstractEOS):
@@ -186,6 +233,96 @@ class PoirierTarantola(AbstractEOS):
         return self.e0 + self.b0 * self.v0 / 6.0 * eps**2 * (3.0 + eps * (self.b1 - 2.0))
 
 
+def _cubic_in_power(form: AbstractEOS, v, k: float):
+    r"""$E_0 + \tfrac12 f_2 (x-x_0)^2 + \tfrac16 f_3 (x-x_0)^3$ with $x = V^{-k}$.
+
+    The cubic polynomial in $x$ whose minimum is at $V_0$ with $V_0 E''(V_0) = B_0$ and
+    $B'(P=0) = B_0'$: $f_2 = B_0 V_0^{2k+1}/k^2$ and $f_3 = (B_0' - 3k - 2) f_2/(k x_0)$
+    (from $B_0' = -1 - V_0 E'''(V_0)/E''(V_0)$). Third-order Birch–Murnaghan is $k = 2/3$.
+    """
+    x0 = form.v0 ** (-k)
+    d = jnp.asarray(v) ** (-k) - x0
+    f2 = form.b0 * form.v0 ** (2.0 * k + 1.0) / k**2
+    f3 = (form.b1 - 3.0 * k - 2.0) * f2 / (k * x0)
+    return form.e0 + d**2 * (0.5 * f2 + d * f3 / 6.0)
+
+
+class StabilizedJellium(AbstractEOS):
+    r"""Stabilized-jellium equation of state (SJEOS): a cubic polynomial in $V^{-1/3}$.
+
+    $$E(V) = a + b\,V^{-1/3} + c\,V^{-2/3} + d\,V^{-1},$$
+    written here in $E_0, V_0, B_0, B_0'$ (any such cubic with a minimum is one of these,
+    and `fit_eos` starts from the exact linear least-squares cubic). ASE's `eos="sj"`.
+
+    Example:
+        >>> StabilizedJellium(e0=0.0, v0=11.95, b0=0.88, b1=5.05)(12.0)
+
+    Reference: A. B. Alchagirov, J. P. Perdew, J. C. Boettger, R. C. Albers, C. Fiolhais,
+    Phys. Rev. B 63, 224115 (2001).
+    """
+
+    #: the power $k$ of $x = V^{-k}$ in which the energy is a cubic (read by `fit_eos`)
+    poly_power: ClassVar[float] = 1.0 / 3.0
+
+    def energy(self, v):
+        return _cubic_in_power(self, v, self.poly_power)
+
+
+class Polynomial3(AbstractEOS):
+    r"""Cubic polynomial in the volume, $E(V) = c_0 + c_1 V + c_2 V^2 + c_3 V^3$.
+
+    Written in $E_0, V_0, B_0, B_0'$:
+    $E = E_0 + \frac{B_0}{2V_0}(V-V_0)^2 - \frac{(B_0'+1) B_0}{6V_0^2}(V-V_0)^3$.
+    ASE's `eos="p3"`; a local fit, reliable only close to the minimum.
+
+    Example:
+        >>> Polynomial3(e0=0.0, v0=11.95, b0=0.88, b1=5.05)(12.0)
+
+    Reference: the `p3` form of ASE's `ase.eos` (A. H. Larsen et al., J. Phys.: Condens.
+    Matter 29, 273002 (2017)).
+    """
+
+    poly_power: ClassVar[float] = -1.0
+
+    def energy(self, v):
+        return _cubic_in_power(self, v, self.poly_power)
+
+
+class AntonSchmidt(AbstractEOS):
+    r"""Anton–Schmidt equation of state, $P(V) = -B_0 (V/V_0)^n \ln(V/V_0)$, $n = -B_0'/2$.
+
+    $$E(V) = E_\infty + \frac{B_0 V_0}{n+1}\Big(\frac{V}{V_0}\Big)^{n+1}
+      \Big[\ln\frac{V}{V_0} - \frac{1}{n+1}\Big], \qquad
+      E_\infty = E_0 + \frac{B_0 V_0}{(n+1)^2}.$$
+    `e0` is the energy at the minimum, $E(V_0)$, as ASE's `eos="anton-schmidt"` reports it
+    (older ASE versions fitted $E_\infty$ instead). At $B_0' = 2$ ($n = -1$) the limit
+    $E_0 + B_0 V_0 \ln^2(V/V_0)/2$ is taken smoothly.
+
+    Example:
+        >>> AntonSchmidt(e0=0.0, v0=11.95, b0=0.88, b1=5.05)(12.0)
+
+    Reference: H. Anton, P. C. Schmidt, Intermetallics 5, 449 (1997) (cited by older ASE
+    versions as Intermetallics 6, 567 (1998)); $n = -B_0'/2$ from A. Otero-de-la-Roza,
+    V. Luaña, Comput. Phys. Commun. 182, 1708 (2011).
+    """
+
+    def energy(self, v):
+        m = 1.0 - 0.5 * self.b1  # n + 1
+        lg = jnp.log(jnp.asarray(v) / self.v0)
+        z = m * lg
+        # (1 + e^z (z - 1)) / m^2 = lg^2 sum_{j>=2} z^(j-2) (j-1)/j!: the series where the
+        # closed form cancels (|z| < 0.1, 12 terms: 1e-16 relative), which also covers
+        # m = 0 (B0' = 2); the closed form elsewhere, with a double where (no 0/0)
+        small = jnp.abs(z) < 0.1
+        ms = jnp.where(small, 1.0, m)
+        zc = jnp.where(small, 1.0, z)
+        exact = (zc * jnp.exp(zc) - jnp.expm1(zc)) / ms**2
+        series = 0.0
+        for j in range(13, 1, -1):
+            series = series * z + (j - 1) / math.factorial(j)
+        return self.e0 + self.b0 * self.v0 * jnp.where(small, lg**2 * series, exact)
+
+
 @dataclass(frozen=True)
 class FormSpec:
     """One entry of the form registry: canonical `name`, `cls`, `aliases`, `description`."""
@@ -204,11 +341,30 @@ class FormSpec:
 # The one table of form names: `fit_eos(form=...)`, `bootstrap` and the command line's
 # `--form` all read it (through `FORM_REGISTRY`, `FORMS` and `form_spec`).
 _SPECS = (
-    FormSpec("birch_murnaghan", BirchMurnaghan, ("bm", "bm3"), "Birch–Murnaghan (3rd order)"),
+    # ASE's "birch" is algebraically the same third-order form (Mehl et al.'s n = 0 case)
+    FormSpec(
+        "birch_murnaghan",
+        BirchMurnaghan,
+        ("bm", "bm3", "birchmurnaghan", "birch"),
+        "Birch–Murnaghan (3rd order)",
+    ),
     FormSpec("birch_murnaghan4", BirchMurnaghan4, ("bm4",), "Birch–Murnaghan (4th order)"),
     FormSpec("vinet", Vinet, (), "Vinet"),
     FormSpec("murnaghan", Murnaghan, (), "Murnaghan"),
-    FormSpec("poirier_tarantola", PoirierTarantola, ("pt",), "Poirier–Tarantola"),
+    FormSpec(
+        "poirier_tarantola",
+        PoirierTarantola,
+        ("pt", "pouriertarantola", "poiriertarantola"),
+        "Poirier–Tarantola",
+    ),
+    FormSpec(
+        "stabilized_jellium",
+        StabilizedJellium,
+        ("sj", "sjeos"),
+        "stabilized jellium (cubic in V^-1/3)",
+    ),
+    FormSpec("anton_schmidt", AntonSchmidt, ("antonschmidt", "anton-schmidt"), "Anton–Schmidt"),
+    FormSpec("p3", Polynomial3, ("polynomial3",), "cubic polynomial in V"),
 )
 
 #: Every accepted form name, canonical or alias, to its `FormSpec`.
