@@ -94,6 +94,11 @@ def test_bootstrap_matches_independent_refits():
     assert 0 < ens.std.v0 / ens.mean.v0 < 1e-3 and 0 < ens.std.b0 / ens.mean.b0 < 1e-2
     assert "± " in str(ens) and set(ens.as_dict()["b1"]) == {"mean", "std"}
     assert f"over {ens.n_valid}/64 members (members that converged to a valid fit" in str(ens)
+    # a curve fit_eos refuses is refused by the bootstrap too (it used to report survivors)
+    v = data.volume
+    concave = eos.EVData(v, -0.3 * (v - v.mean()) ** 2, label="concave")
+    with pytest.raises(ValueError, match="fit_eos: 1 of 1 curve.*concave: "):
+        eos.bootstrap(concave, n=64, key=jax.random.key(0))
     with pytest.raises(ValueError, match="n must be an integer of at least 2"):
         eos.bootstrap(data, n=1, key=jax.random.key(0))
 
