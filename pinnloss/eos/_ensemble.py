@@ -188,7 +188,10 @@ def seed_ensemble(
     Builds `n` nets (one per key split), fits each with `pl.least_squares` on the same
     `objective` (default: `pl.DataMSE(data.volume, data.energy)`), and evaluates
     `properties` on each; all vmapped in one compiled call. The spread measures how much the
-    data and constraints leave the neural $E(V)$ undetermined.
+    data and constraints leave the neural $E(V)$ undetermined (its optimisation and
+    parametrisation), not the noise in the data: a net that interpolates every point has a
+    small spread near the points whatever their noise. For error bars from the noise, fit a
+    classical form and use `properties(fit, data).std`.
 
     Example:
         >>> objective = pl.DataMSE(data.volume, data.energy) + eos.ZeroPressure(v0=ref.v0)

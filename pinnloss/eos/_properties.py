@@ -348,6 +348,7 @@ def _diagnose_one(form, names, v, e, lo, hi):
 
     def props(th):  # at the converged V0: no derivative through the search loop
         return jnp.stack(_props_at(_with_params(form, names, th), p.v0))
+
     grid = lo + (hi - lo) * jnp.linspace(0.0, 1.0, _GRID, dtype=v.dtype)
     return (
         p,
@@ -623,7 +624,9 @@ def properties(
     leading axis, from `fit_eos` on a list) takes the list of its `EVData`.
 
     Args:
-        model: callable $E(V)$ on one scalar volume, or a (batched) classical form.
+        model: callable $E(V)$ on one scalar volume, or a (batched) classical form with
+            absolute energies, as `fit_eos` returns it (a form in the data's shifted frame
+            would show every residual offset by `data.energy_shift`).
         data: `EVData` (a list of them for a batched form), or an array of volumes giving
             the bracket.
         bracket: `(v_lo, v_hi)` instead of `data` (then no standard errors).
