@@ -190,18 +190,22 @@ def test_sigma_sets_the_standard_errors(capsys):
     assert np.isclose(one["std"]["v0"], float(props.std.v0), rtol=1e-9)
 
 
-def test_form_net_is_the_flexible_fit_and_says_what_it_chose(capsys):
+def test_form_net_is_the_flexible_fit_and_says_what_it_chose(capsys, monkeypatch, tmp_path):
     """--form net without --v0 calls fit_eos(form='net') and prints λ, CV RMS, ensemble."""
-    rc, out, _ = _run(capsys, "--form", "net")
-    res = _json(capsys, "--form", "net")
-    flex = eos.fit_eos(CU, form="net")
+    fits = []
+    fit_eos = eos.fit_eos
+    monkeypatch.setattr(eos, "fit_eos", lambda *a, **k: fits.append(fit_eos(*a, **k)) or fits[-1])
+    rc, out, _ = _run(capsys, "--form", "net", "--json", tmp_path / "n.json")
+    res = json.loads((tmp_path / "n.json").read_text())
+    (flex,) = fits  # one fit, the flexible form's
     props, spread = eos.properties(flex, CU), flex.uncertainty()
     assert rc == 0 and "form: flexible (smoothing spline" in out and "  flexible: " in out
-    assert res["form"] == "net" and np.isclose(res["flexible"]["lambda"], float(flex.report.lam))
+    assert res["form"] == "net" and res["flexible"]["lambda"] == float(flex.report.lam)
     assert res["flexible"]["n_folds"] == 7 and "parametric bootstrap" in res["std_method"]
     for k in ("v0", "b0_gpa", "b1"):
         assert np.isclose(res[k], float(getattr(props, k)), rtol=1e-10)
         assert np.isclose(res["std"][k], float(getattr(spread.std, k)), rtol=1e-10)
+    assert np.isclose(res["v0"], V0, rtol=1e-5)  # and it agrees with Birch–Murnaghan on Cu
     with pytest.raises(SystemExit):  # the net's options without the net they shape
         cli.main(["fit", "--form", "net", "--width", "8"])
     assert "only for the EnergyNet of --form net with --v0" in capsys.readouterr().err
