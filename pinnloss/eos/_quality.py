@@ -100,7 +100,6 @@ def verdicts(
 ) -> list[Verdict]:
     """The verdicts of every curve of a diagnosis (internal; see `assess`)."""
     out: list[Verdict] = []
-    rng = np.random.default_rng(0)
     pr = diag.props
     for i, d in enumerate(items):
         label = d.label or (f"curve {i}" if batched else "")
@@ -153,6 +152,8 @@ def verdicts(
         # 2. pattern of the residuals
         if dof >= 2 and rel > PATTERN_RELATIVE:
             sw = np.sqrt(w[keep])
+            # a fresh fixed seed per curve: the same verdict alone or in any batch
+            rng = np.random.default_rng(0)
             rho, pval = _lag1_pvalue(r[keep] * sw, diag.jac[i][keep] * sw[:, None], rng)
             if pval < PATTERN_P:
                 add(
