@@ -225,6 +225,10 @@ def test_n_atoms_column_is_reported_and_divides(tmp_path):
     with pytest.raises(ValueError, match="is per cell but the number of atoms is unknown"):
         eos.load(c)
     assert np.allclose(eos.load(c, n_atoms=2).volume, V / 2)
+    # one column says its basis, the other not, and the count makes it matter: refused
+    m = _table(tmp_path / "m.csv", "volume,energy_per_atom,n_atoms", _rows("{v!r},{e!r},2\n"))
+    with pytest.raises(ValueError, match="'energy_per_atom' says per atom but 'volume' does not"):
+        eos.load(m)
 
 
 @pytest.mark.parametrize(

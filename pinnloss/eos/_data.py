@@ -489,6 +489,15 @@ def _read_table(name: str, text: str, n_atoms, reference, label) -> EVData:
         n = n_atoms
     # basis of each column: stated, else the other column's, else per cell if counted
     vb, eb = vcol.basis, ecol.basis
+    if (vb is None) != (eb is None) and n is not None and n > 1:
+        said, unsaid = (vcol, ecol) if vb else (ecol, vcol)
+        raise _fail(
+            name,
+            _braces(
+                f"column {said.header!r} says per {said.basis} but {unsaid.header!r} does not, "
+                f"with {n} atoms per cell: ambiguous; say per atom or per cell in both names."
+            ),
+        )
     vb, eb = vb or eb, eb or vb
     if vb == eb == "atom" and n_atoms is not None and ncol is None:
         raise _fail(
