@@ -185,3 +185,21 @@ def test_least_squares_max_steps_inside_sweep_names_the_fit():
     obj = objective()
     with pytest.raises(pl.SolveError, match=r"fit 0: least_squares: the solver did not converge"):
         pl.sweep(lambda k: pl.least_squares(make_model(k), obj, max_steps=3), keys)
+
+
+def test_a_failure_in_a_checkpoint_block_names_the_fit_the_user_passed(tmp_path):
+    # blocks of 2 fits: fit 2 is block 1's first fit; the error says "fit 2", not "fit 0"
+    x = jnp.linspace(-1.0, 1.0, 9)
+    obj = pl.DataMSE(x, -10.0 * x, name="fit_me")
+    sgd = optax.sgd(0.003)
+    starts = jnp.array([2.0, 3.0, 0.4, 2.5])
+
+    def one(a):
+        return pl.fit(Blow(a), obj, sgd, steps=12, progress=False).loss
+
+    path = tmp_path / "sweep.ckpt"
+    with pytest.raises(pl.SolveError) as e:
+        pl.sweep(one, starts, checkpoint=path, checkpoint_every=2)
+    assert e.value.failed == [2]
+    assert "fit 2: fit: the loss became non-finite" in str(e.value)
+    assert "1 of 2 fits from fit 2 failed" in str(e.value)
