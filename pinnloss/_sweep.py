@@ -161,6 +161,14 @@ def sweep(
     `XLA_FLAGS=--xla_force_host_platform_device_count=<cores>` before importing jax to
     shard a sweep over all cores (measured 1.4-1.8x on 2 cores; benchmarks/run.py).
 
+    Across processes (after `pl.distributed_initialize()` / `jax.distributed.initialize`;
+    `python -m pinnloss.launch -n 2 script.py`, or one task per host under SLURM): every
+    process calls `sweep` with the same arguments; the mesh spans the devices of all
+    processes, each process places and computes only its own devices' fits, and every
+    process receives the whole result (gathered with `multihost_utils.process_allgather`),
+    equal to a one-process sweep. With `checkpoint`, each process runs its own contiguous
+    share in its own file `<checkpoint>.rank<p>of<P>` and resumes it independently.
+
     Args:
         fn: a function of the arguments for ONE fit; returns any pytree (arrays get a
             leading batch axis; non-array leaves, e.g. a model's activation, are kept).
@@ -172,7 +180,8 @@ def sweep(
             default `"auto"` is 16 on a CPU (measured on 2 cores, 1024 fits: chunks of
             8/16/32/64/128 ran at 948/1003/911/802/695 fits/s; one vmap of 1024 spills
             the cache, up to 1.5x slower on a loaded machine) and None on accelerators.
-        devices: the devices to shard over (default `jax.devices()`).
+        devices: the devices to shard over (default `jax.devices()`: all processes'
+            devices once the multi-process runtime is started).
         checkpoint: a file path: run the batch in blocks of `checkpoint_every` fits and
             save the finished outputs after each block; called again with the same
             arguments it resumes after the last saved block (Equinox serialisation).
