@@ -356,7 +356,7 @@ def _pick(name: str, cols: list[_Col], quantity: str) -> _Col:
     near = [
         f"{c.header!r} ({c.problem})" for c in cols if c.problem and c.quantity is None
     ]  # volume/energy-like names that were refused
-    header = [c.header for c in cols][:8]
+    header = [c.header[:40] for c in cols][:8]
     hint = f"; not read as {quantity}: {', '.join(near)}" if near else ""
     raise _fail(
         name,
@@ -397,7 +397,7 @@ def _read_table(name: str, text: str, n_atoms, reference, label) -> EVData:
             name,
             _braces(
                 f"not an energy–volume table: the first line must be a header naming a volume "
-                f"and an energy column (e.g. 'volume,energy'); got {header[:6]!r}."
+                f"and an energy column (e.g. 'volume,energy'); got {[h[:40] for h in header[:6]]!r}."
             ),
         )
     vcol, ecol = _pick(name, cols, "volume"), _pick(name, cols, "energy")
@@ -410,7 +410,7 @@ def _read_table(name: str, text: str, n_atoms, reference, label) -> EVData:
     for k, ln in lines[1:]:
         r = fields(k, ln)
         if len(r) != len(header):
-            names = ", ".join(header)
+            names = ", ".join(h[:40] for h in header[:8])
             raise _fail(
                 name,
                 _braces(
