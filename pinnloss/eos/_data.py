@@ -396,8 +396,9 @@ def _read_table(name: str, text: str, n_atoms, reference, label) -> EVData:
         raise _fail(
             name,
             _braces(
-                f"not an energy–volume table: the first line must be a header naming a volume "
-                f"and an energy column (e.g. 'volume,energy'); got {[h[:40] for h in header[:6]]!r}."
+                "not an energy–volume table: the first line must be a header naming a volume "
+                "and an energy column (e.g. 'volume,energy'); got "
+                f"{[h[:40] for h in header[:6]]!r}."
             ),
         )
     vcol, ecol = _pick(name, cols, "volume"), _pick(name, cols, "energy")
