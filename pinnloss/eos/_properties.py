@@ -440,11 +440,19 @@ def diagnose(form: AbstractEOS, items: list[EVData]) -> Diagnosis:
     p, r, J, P, e2 = jax.tree.map(lambda a: a[:B], (p, r, J, P, e2))
     f64 = lambda a: np.asarray(a, np.float64)
     r, J = f64(r), f64(J)
+    offset = np.zeros(B)
+    if np.asarray(form.e0).dtype != np.float64:
+        # an absolute E0 held in float32 (jax_enable_x64 off) is off by up to ~|E0| 2^-24:
+        # a constant offset of every residual, not misfit. Residuals and E0 at the
+        # least-squares E0 (exact to the float32 precision of the shifted energies).
+        for i, d in enumerate(items):
+            offset[i] = r[i, : len(d)].mean()
+            r[i, : len(d)] -= offset[i]
     ok = np.asarray(p.valid).astype(bool) & finite
     nan = lambda a: np.where(finite, f64(a), np.nan)
     props = {
         "v0": nan(p.v0),
-        "e0": nan(f64(p.e0) + shift),
+        "e0": nan(f64(p.e0) + shift - offset),
         "b0": nan(p.b0),
         "b1": nan(p.b1),
         "valid": ok,
