@@ -231,7 +231,8 @@ def section_burgers(budget, quick):
         f"; Cole–Hopf reference max slope {pp.check_burgers_exact():.5f} (Basdevant: 152.00516)",
     )
     model, obj = burgers_problem(b)
-    rows = run_rows(pinnloss_rows(model, obj, budget, lm_chunk=5), budget, b.rel_l2_model)
+    which = ["lm", "ssbroyden", "lbfgs", "adam"]
+    rows = run_rows(pinnloss_rows(model, obj, budget, which=which), budget, b.rel_l2_model)
     rows += peer_rows("burgers", budget, quick)
     table(rows)
     RESULTS["burgers"] = rows
@@ -348,7 +349,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore", pl.UnderdeterminedWarning)
     s = args.scale * (0.15 if args.quick else 1.0)
-    budgets = {"poisson": 40, "burgers": 60, "inverse": 20, "cg": 40, "sizes": 40}
+    budgets = {"poisson": 40, "burgers": 120, "inverse": 20, "cg": 40, "sizes": 40}
     print(f"# PINN benchmark ({'quick' if args.quick else 'default'}; budgets × {s:g})")
     print(f"peers: {peers.available()}")
     for name in args.only.split(","):

@@ -51,7 +51,7 @@ class Burgers:
 
     name = "1-D Burgers ν = 0.01/π"
 
-    def __init__(self, n_interior: int = 8000, n_initial: int = 500, n_boundary: int = 500,
+    def __init__(self, n_interior: int = 3000, n_initial: int = 500, n_boundary: int = 500,
                  seed: int = 0):  # fmt: skip
         rng = np.random.default_rng(seed)
         s = rng.uniform(size=(n_interior, 2))

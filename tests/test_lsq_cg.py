@@ -84,3 +84,32 @@ def test_bad_cg_settings_are_refused():
         pl.least_squares(m, OBJ, method="cg", cg_maxiter=0)
     with pytest.raises(ValueError, match="'cg'"):
         pl.least_squares(m, OBJ, method="newton")
+
+
+def test_cg_step_solves_the_damped_normal_equations():
+    """One CG solve against numpy's dense solve of (JᵀJ + μI)δ = Jᵀr, with J from jax.jacfwd
+    of the whole residual vector (not pinnloss's per-point rows): the relative residual of
+    the normal equations is within CG's tolerance, and the step agrees with the dense one."""
+    from jax.flatten_util import ravel_pytree
+
+    from pinnloss._solvers._base import Problem
+
+    small = pl.Residual(poisson, POINTS[::5], name="pde") + 1e2 * pl.DataMSE(
+        jnp.array([0.0, 1.0]), jnp.zeros(2), name="boundary"
+    )  # 202 residuals, 97 parameters
+    y, static = eqx.partition(make_model(), eqx.is_inexact_array)
+    prob = Problem(small, static)
+    x, unravel = ravel_pytree(y)
+    sw = prob.sqrt_weights(prob.sizes(y), x.dtype)
+    resid = lambda z: sw * prob.residuals(unravel(z))
+    J, r = np.asarray(jax.jit(jax.jacfwd(resid))(x)), np.asarray(jax.jit(resid)(x))
+    cg = pl.MatrixFreeCG(tol=1e-8, maxiter=300)
+    solve = jax.jit(lambda mu: cg.linearise(resid, None, x, jnp.zeros((0,)), True)[0].solve(mu, r))
+    scale = np.max(np.sum(J**2, 0))
+    for mu_rel, step_tol in ((1e-2, 1e-5), (1e-5, 1e-2)):
+        mu = mu_rel * scale
+        A, b = J.T @ J + mu * np.eye(J.shape[1]), J.T @ r
+        d_cg, d_ref = np.asarray(solve(mu)), np.linalg.solve(A, b)
+        assert np.linalg.norm(A @ d_cg - b) <= 1e-7 * np.linalg.norm(b), mu_rel
+        # the step error is bounded by cond(A) times the residual: looser at small damping
+        assert np.linalg.norm(d_cg - d_ref) <= step_tol * np.linalg.norm(d_ref), mu_rel
