@@ -18,6 +18,9 @@ FORMS = [
     eos.Vinet(**P),
     eos.Murnaghan(**P),
     eos.PoirierTarantola(**P),
+    eos.StabilizedJellium(**P),
+    eos.AntonSchmidt(**P),
+    eos.Polynomial3(**P),
 ]
 IDS = [type(f).__name__ for f in FORMS]
 VOLS = np.array([10.9, 11.5, 11.95, 12.4, 13.0])
@@ -78,6 +81,7 @@ ASE = {
     eos.Vinet: aseeos.vinet,
     eos.Murnaghan: aseeos.murnaghan,
     eos.PoirierTarantola: aseeos.pouriertarantola,
+    eos.AntonSchmidt: aseeos.anton_schmidt,
 }
 
 
@@ -145,3 +149,65 @@ def test_shift_energy():
     assert eos.shift_energy(up, -2.5).e0 == bm.e0
     with pytest.raises(ValueError, match="equation of state"):
         eos.shift_energy(lambda v: v, 1.0)
+
+
+def test_ase_coefficient_forms_and_birch():
+    """sj and p3 are ASE's polynomials (fitted in coefficients there); ASE's birch is BM3."""
+    for cls, k in ((eos.StabilizedJellium, 1 / 3), (eos.Polynomial3, -1.0)):
+        e = np.asarray(jax.vmap(cls(**P))(VOLS))
+        x = VOLS ** (-k)
+        c = np.polyfit(x, e, 3)  # 5 points: a cubic through all of them only if it is one
+        assert np.allclose(np.polyval(c, x), e, rtol=0, atol=1e-12)
+        if cls is eos.Polynomial3:
+            assert np.allclose(aseeos.p3(VOLS, *c[::-1]), e, rtol=0, atol=1e-11)
+    bm = np.asarray(jax.vmap(eos.BirchMurnaghan(**P))(VOLS))
+    assert np.allclose(aseeos.birch(VOLS, P["e0"], P["b0"], P["b1"], P["v0"]), bm, atol=1e-12)
+
+
+def test_anton_schmidt_through_b1_equal_2():
+    """n = -B0'/2 = -1 is a removable singularity: continuous, with the right invariants."""
+    v = np.array([6.0, 11.0, 11.9, 12.0, 20.0])
+    at = lambda b1: np.asarray(jax.vmap(eos.AntonSchmidt(**{**P, "b1": b1}))(v))
+    lim = P["e0"] + P["b0"] * P["v0"] * np.log(v / P["v0"]) ** 2 / 2
+    assert np.allclose(at(2.0), lim, rtol=0, atol=1e-14)
+    for h in (1e-9, 1e-6, 1e-3):
+        assert np.allclose(at(2.0 + h), at(2.0), rtol=0, atol=3 * h)
+        assert np.allclose(at(2.0 - h), at(2.0), rtol=0, atol=3 * h)
+    f = eos.AntonSchmidt(**{**P, "b1": 2.0})
+    assert np.isclose(eos.bulk_modulus(f, P["v0"]), P["b0"], rtol=1e-12)
+    assert np.isclose(eos.bulk_modulus_derivative(f, P["v0"]), 2.0, rtol=1e-10)
+
+
+def test_ase_form_names():
+    for name, cls in {
+        "birchmurnaghan": eos.BirchMurnaghan,
+        "birch": eos.BirchMurnaghan,
+        "pouriertarantola": eos.PoirierTarantola,
+        "murnaghan": eos.Murnaghan,
+        "vinet": eos.Vinet,
+        "sj": eos.StabilizedJellium,
+        "antonschmidt": eos.AntonSchmidt,
+        "anton-schmidt": eos.AntonSchmidt,
+        "p3": eos.Polynomial3,
+    }.items():
+        assert eos.form_class(name) is cls, name
+
+
+def test_repr_shows_values_and_units():
+    bm = eos.BirchMurnaghan(e0=-45035.748836, v0=11.9525, b0=0.8823, b1=5.05)
+    text = repr(bm)
+    assert text == str(bm)
+    for part in ("BirchMurnaghan(", "e0=-45035.748836 eV", "v0=11.9525 Å³", "b0=0.8823 eV/Å³"):
+        assert part in text, text
+    assert f"({0.8823 * eos.EV_PER_A3_TO_GPA:.5g} GPa)" in text and "b1=5.05)" in text
+    assert "b2=-9 Å³/eV" in repr(eos.BirchMurnaghan4(**P, b2=-9.0))
+    many = eos.Vinet(
+        e0=np.zeros(4), v0=np.array([10.0, 12.0, 11.0, np.nan]), b0=np.full(4, 0.5), b1=4.0
+    )
+    text = repr(many)
+    assert text.startswith("Vinet[4 curves, shape (4,)]("), text
+    assert "v0 10 … 12 Å³ (median 11)" in text and "1 with NaN parameters" in text
+    # traced (inside jit): the structural repr, no error
+    seen = []
+    jax.jit(lambda f: seen.append(repr(f)) or f.e0)(bm)
+    assert seen[0].startswith("BirchMurnaghan(") and "f64[]" in seen[0]

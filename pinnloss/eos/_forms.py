@@ -106,7 +106,7 @@ class AbstractEOS(eqx.Module):
                 parts.append(f"{k} all NaN")
                 continue
             lo, med, hi = (_fmt(k, x) for x in (ok.min(), np.median(ok), ok.max()))
-            parts.append(f"{k} {lo} … {hi} (median {med}){_UNITS.get(k, '')}")
+            parts.append(f"{k} {lo} … {hi}{_UNITS.get(k, '')} (median {med})")
         bad = int((~np.all([np.isfinite(np.broadcast_to(a, shape)) for a in p.values()], 0)).sum())
         nan = f"; {bad} with NaN parameters" if bad else ""
         n = int(np.prod(shape))
