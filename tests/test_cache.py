@@ -51,3 +51,28 @@ def test_second_cli_run_compiles_nothing_new(tmp_path):
     off = tmp_path / "off"
     assert _cli(tmp_path, off, "--no-cache") == first
     assert not off.exists()
+
+
+def test_enable_compilation_cache_is_one_public_call(monkeypatch, tmp_path):
+    """`pl.enable_compilation_cache(path)` sets JAX's persistent cache for API users."""
+    import jax
+
+    import pinnloss as pl
+
+    monkeypatch.delenv("PINNLOSS_NO_CACHE", raising=False)
+    keys = (
+        "jax_compilation_cache_dir",
+        "jax_persistent_cache_min_compile_time_secs",
+        "jax_persistent_cache_min_entry_size_bytes",
+    )
+    before = {k: getattr(jax.config, k) for k in keys}
+    try:  # nothing compiles in between, so the rest of the session is unaffected
+        path = tmp_path / "api"
+        assert pl.enable_compilation_cache(path) == str(path) and path.is_dir()
+        assert jax.config.jax_compilation_cache_dir == str(path)
+        assert jax.config.jax_persistent_cache_min_compile_time_secs == 0.0
+        assert jax.config.jax_persistent_cache_min_entry_size_bytes == 0
+    finally:
+        for k, v in before.items():
+            jax.config.update(k, v)
+    assert jax.config.jax_compilation_cache_dir == before["jax_compilation_cache_dir"]
