@@ -20,7 +20,7 @@ from jaxtyping import Array, ArrayLike
 from .._derivatives import derivative, scalar_output
 from .._validate import is_concrete
 from ._data import EV_PER_A3_TO_GPA, EVData
-from ._forms import AbstractEOS
+from ._forms import FORMS, AbstractEOS
 from ._stderr import format_value, gauss_newton_cov, std_scale, t_quantile
 
 __all__ = [
@@ -337,30 +337,47 @@ def _with_params(form, names, theta):
     )
 
 
-def _diagnose_one(form, names, v, e, lo, hi):
-    """Properties, residuals, their Jacobians and E'' on a grid, for one form (shifted frame)."""
+def _diagnose_one(form, names, v, e, lo, hi, at_v0: bool):
+    """Properties, residuals, their Jacobians and E'' on a grid, for one form (shifted frame).
+
+    `at_v0`: the form's `v0` field is its stationary point by construction (the classical
+    forms of `FORMS`): the minimum is checked there, with the same test as `_core` (a sign
+    change of E' across the range, E'' > 0) plus V0 inside the range, instead of searching
+    for it: a much smaller compiled program. Other forms search as `properties` does.
+    """
     theta = jnp.stack([jnp.asarray(getattr(form, k), v.dtype) for k in names])
 
     def residuals(th):
         return _with_params(form, names, th).energy(v) - e
 
-    p = _core(form, lo, hi)
+    if at_v0:
+        v0 = jax.lax.stop_gradient(jnp.asarray(form.v0, v.dtype))
+        g = _d1(form)
+        valid = (g(lo) < 0) & (g(hi) > 0) & (v0 >= lo) & (v0 <= hi)
+    else:
+        v0, valid = _newton_min(form, lo, hi)
 
-    def props(th):  # at the converged V0: no derivative through the search loop
-        return jnp.stack(_props_at(_with_params(form, names, th), p.v0))
+    def props(th):  # at the converged V0: no derivative through a search loop
+        y = jnp.stack(_props_at(_with_params(form, names, th), v0))
+        return y, y
 
+    P, y = jax.jacfwd(props, has_aux=True)(theta)
+    valid = valid & (y[2] > 0) & jnp.all(jnp.isfinite(y))
+    p = EOSProperties(
+        v0=y[0], e0=y[1], b0=y[2], b0_gpa=y[2] * EV_PER_A3_TO_GPA, b1=y[3], valid=valid
+    )
     grid = lo + (hi - lo) * jnp.linspace(0.0, 1.0, _GRID, dtype=v.dtype)
     return (
         p,
         residuals(theta),
         jax.jacfwd(residuals)(theta),
-        jax.jacfwd(props)(theta),
+        P,
         jax.vmap(_d2(form))(grid),
     )
 
 
 _diagnose_batch = eqx.filter_jit(
-    eqx.filter_vmap(_diagnose_one, in_axes=(0, None, 0, 0, 0, 0)),
+    eqx.filter_vmap(_diagnose_one, in_axes=(0, None, 0, 0, 0, 0, None)),
 )
 
 
@@ -436,6 +453,7 @@ def diagnose(form: AbstractEOS, items: list[EVData]) -> Diagnosis:
         jnp.asarray(e, dt),
         jnp.asarray(pad_b(lo), dt),
         jnp.asarray(pad_b(hi), dt),
+        type(form) in set(FORMS.values()),
     )
     p, r, J, P, e2 = jax.tree.map(lambda a: a[:B], (p, r, J, P, e2))
     f64 = lambda a: np.asarray(a, np.float64)
