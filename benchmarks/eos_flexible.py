@@ -3,6 +3,7 @@ SciPy cubic smoothing spline, on held-out points (issue 11 §3).
 
     python benchmarks/eos_flexible.py            # full table (~22 wide + 10 narrow curves)
     python benchmarks/eos_flexible.py --quick    # a few curves
+    python benchmarks/eos_flexible.py --only ensemble,timing
 
 Wide-range curves (±40 % in volume, 31 points, Gaussian noise 0.5 meV/atom): fcc metals with
 ASE's EMT calculator, and analytic magnetic-collapse curves (a high-spin and a low-spin
@@ -139,7 +140,6 @@ def wide(quick: bool):
                 f"max {np.max(q):.3f}; net/scipy spline median {np.median(s):.3f} "
                 f"max {np.max(s):.3f}"
             )
-    return curves, train
 
 
 def narrow(quick: bool):
@@ -204,7 +204,7 @@ def ensemble_check(quick: bool):
         )
 
 
-def timing(curves, train):
+def timing():
     def best_median(fn, repeat=5):
         ts = []
         for _ in range(repeat):
@@ -213,7 +213,9 @@ def timing(curves, train):
             ts.append(time.perf_counter() - t)
         return min(ts), statistics.median(ts)
 
-    d = train[0]
+    v, e, _ = collapse_curve()
+    tr, _ = held_out_split(v.size)
+    d = eos.EVData(v[tr], e[tr])
     eos.fit_eos(d, form="net")
     eos.fit_eos(d)
     net = best_median(lambda: eos.fit_eos(d, form="net"))
@@ -228,13 +230,23 @@ def timing(curves, train):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a few curves only")
+    ap.add_argument(
+        "--only",
+        default="wide,narrow,ensemble,timing",
+        help="comma-separated sections to run (default: all four)",
+    )
     args = ap.parse_args()
+    only = set(args.only.split(","))
     print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
     t0 = time.perf_counter()
-    curves, train = wide(args.quick)
-    narrow(args.quick)
-    ensemble_check(args.quick)
-    timing(curves, train)
+    if "wide" in only:
+        wide(args.quick)
+    if "narrow" in only:
+        narrow(args.quick)
+    if "ensemble" in only:
+        ensemble_check(args.quick)
+    if "timing" in only:
+        timing()
     print(
         f"\nload average at end: {os.getloadavg()[0]:.2f}; total "
         f"{time.perf_counter() - t0:.0f} s with compilation"

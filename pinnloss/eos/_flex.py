@@ -197,7 +197,35 @@ def _coef_map(lam, t, w):
     top = jnp.concatenate([w[:, None] * K + lam * jnp.eye(n, dtype=t.dtype), w[:, None] * T], 1)
     bottom = jnp.concatenate([T.T, jnp.zeros((_ORDER, _ORDER), t.dtype)], axis=1)
     rhs = jnp.concatenate([jnp.diag(w), jnp.zeros((_ORDER, n), t.dtype)], axis=0)
-    return jnp.linalg.solve(jnp.concatenate([top, bottom], 0), rhs)  # (n + 4, n)
+    return _solve(jnp.concatenate([top, bottom], 0), rhs)  # (n + 4, n)
+
+
+def _solve(A, B):
+    """`A⁻¹ B` by Gaussian elimination with partial pivoting, in plain XLA operations.
+
+    Not `jnp.linalg.solve`: on CPU that calls LAPACK (OpenBLAS), and the many concurrent
+    solves of a sweep hung inside OpenBLAS's thread pool (reproducibly at 31 points on a
+    loaded 2-core machine, not with OPENBLAS_NUM_THREADS=1). The systems here are small
+    (N + 4 rows), so an unblocked elimination costs nothing.
+    """
+    m = A.shape[0]
+    rows = jnp.arange(m)
+
+    def eliminate(k, carry):
+        A, B = carry
+        p = jnp.argmax(jnp.where(rows >= k, jnp.abs(A[:, k]), -1.0))
+        perm = rows.at[k].set(p).at[p].set(k)
+        A, B = A[perm], B[perm]
+        f = jnp.where(rows > k, A[:, k] / A[k, k], 0.0)
+        return A - f[:, None] * A[k][None, :], B - f[:, None] * B[k][None, :]
+
+    U, C = jax.lax.fori_loop(0, m, eliminate, (A, B))
+
+    def back(i, X):
+        k = m - 1 - i
+        return X.at[k].set((C[k] - U[k] @ X) / U[k, k])  # rows > k are solved, others zero
+
+    return jax.lax.fori_loop(0, m, back, jnp.zeros_like(C))
 
 
 def _per_lambda(log_lam, t, w, masks):
