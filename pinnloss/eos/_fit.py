@@ -4,7 +4,12 @@ Start: a linear least-squares cubic in $x = V^{-2/3}$ (third-order Birch–Murna
 exactly such a cubic, so for that form the start is already the answer). Finish: nonlinear
 least squares through the core solver (`pl.least_squares` on `pl.DataMSE`), on volumes and
 energies rescaled to O(1) so that every parameter and the stopping tolerances are well
-scaled. Many curves of the same length fit in one compiled, vmapped call.
+scaled. Many curves fit in one compiled, vmapped call.
+
+No first-call waits: curves are padded with zero-weight points (an exact no-op) to a few
+lengths and batches to a few sizes, so new lengths reuse a compiled program; the
+four-parameter forms other than Birch–Murnaghan share one program (`_AnyForm`). Where the
+cubic start has no minimum, a parabola around the lowest point starts the fit instead.
 """
 
 from __future__ import annotations
