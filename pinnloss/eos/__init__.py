@@ -30,7 +30,7 @@ _EXPORTS = {
     "example_path": "._data",
     "from_ase": "._data",
     "load": "._data",
-    "Ensemble": "._ensemble",
+    "Ensemble": "._summary",
     "bootstrap": "._ensemble",
     "seed_ensemble": "._ensemble",
     "cubic_guess": "._fit",
@@ -100,7 +100,7 @@ if TYPE_CHECKING:  # what static tools see; the same names as _SUBMODULES and _E
     from ._data import example_path as example_path
     from ._data import from_ase as from_ase
     from ._data import load as load
-    from ._ensemble import Ensemble as Ensemble
+    from ._summary import Ensemble as Ensemble
     from ._ensemble import bootstrap as bootstrap
     from ._ensemble import seed_ensemble as seed_ensemble
     from ._fit import cubic_guess as cubic_guess

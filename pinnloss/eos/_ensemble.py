@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import equinox as eqx
 import jax
@@ -16,83 +15,11 @@ from ._data import EV_PER_A3_TO_GPA, EVData, check_precision
 from ._fit import fit_eos
 from ._forms import form_class
 from ._net import EnergyNet
-from ._properties import _LABELS, _UNITS, EOSProperties, _core, properties
+from ._properties import _core, properties
 from ._quality import FitQualityWarning
-from ._stderr import format_value
+from ._summary import KEYS, Ensemble, summarise
 
 __all__ = ["Ensemble", "bootstrap", "seed_ensemble"]
-
-_KEYS = ("v0", "e0", "b0", "b0_gpa", "b1")
-
-
-@dataclass(frozen=True)
-class Ensemble:
-    """Mean and standard deviation of each property over an ensemble of fits.
-
-    What the spread means depends on the ensemble, and differs from the Gauss–Newton
-    standard errors of `properties(fit, data).std` (the noise in the data propagated through
-    a correct form, calibrated for the residual degrees of freedom):
-
-    - `bootstrap`: refits to resampled points; assumes nothing about the noise but on
-      few-point curves overestimates the spread (B0 3–5× on 7-point curves).
-    - `seed_ensemble`: neural fits from different random starts; measures how much the
-      data and constraints leave the model undetermined, not the noise in the data.
-
-    Attributes:
-        mean, std: `EOSProperties` of NumPy float64 scalars (std with ddof=1).
-        samples: `EOSProperties` of arrays, one entry per member (NaN where it failed).
-        n: members run. n_valid: members that converged to a valid fit (a minimum inside
-            the data range; for the bootstrap also as many distinct points as parameters).
-        weights: for `bootstrap`, the `(n, N)` resample counts used as point weights.
-    """
-
-    mean: EOSProperties
-    std: EOSProperties
-    samples: EOSProperties
-    n: int
-    n_valid: int
-    weights: np.ndarray | None = None
-
-    def as_dict(self) -> dict[str, dict[str, float]]:
-        """`{"v0": {"mean": ..., "std": ...}, ...}` as Python floats."""
-        return {
-            k: {"mean": float(getattr(self.mean, k)), "std": float(getattr(self.std, k))}
-            for k in _KEYS
-        }
-
-    def __str__(self) -> str:
-        rows = []
-        for k in _KEYS:
-            m, sd = float(getattr(self.mean, k)), float(getattr(self.std, k))
-            rows.append(f"  {_LABELS[k]:<4s}= {format_value(m, sd, _UNITS[k])}")
-        return (
-            f"Ensemble mean ± std over {self.n_valid}/{self.n} members (members that converged "
-            "to a valid fit: a minimum inside the data)\n" + "\n".join(rows)
-        )
-
-    __repr__ = __str__
-
-
-def _summarise(samples: dict[str, np.ndarray], valid: np.ndarray, where: str, weights=None):
-    n = int(valid.size)
-    nv = int(valid.sum())
-    if nv < 2:
-        raise ValueError(
-            f"{where}: only {nv} of {n} ensemble members found a minimum inside the data; "
-            "error bars need at least 2. Use more points or more members."
-        )
-    s = {k: np.where(valid, np.asarray(v, np.float64), np.nan) for k, v in samples.items()}
-    mean = {k: np.float64(np.nanmean(v)) for k, v in s.items()}
-    std = {k: np.float64(np.nanstd(v, ddof=1)) for k, v in s.items()}
-    ok = np.bool_(True)
-    return Ensemble(
-        mean=EOSProperties(**mean, valid=ok),
-        std=EOSProperties(**std, valid=ok),
-        samples=EOSProperties(**s, valid=valid),
-        n=n,
-        n_valid=nv,
-        weights=weights,
-    )
 
 
 def bootstrap(
@@ -150,8 +77,8 @@ def bootstrap(
     if not bool(np.asarray(p.valid)[0]):
         fit_eos(data, cls, max_steps=max_steps, tol=tol)  # raises, saying why
     valid = np.asarray(p.valid)[1:] & ((counts > 0).sum(axis=1) >= cls.n_params)
-    samples = {k: np.asarray(getattr(p, k), np.float64)[1:] for k in _KEYS}
-    ens = _summarise(samples, valid, "bootstrap", counts)
+    samples = {k: np.asarray(getattr(p, k), np.float64)[1:] for k in KEYS}
+    ens = summarise(samples, valid, "bootstrap", counts)
     if ens.n_valid < 0.9 * n:
         warnings.warn(
             f"bootstrap: only {ens.n_valid} of {n} members converged to a valid fit (a minimum "
@@ -216,4 +143,4 @@ def seed_ensemble(
         "b0_gpa": b0 * EV_PER_A3_TO_GPA,
         "b1": np.asarray(p.b1, np.float64),
     }
-    return _summarise(samples, np.asarray(p.valid), "seed_ensemble")
+    return summarise(samples, np.asarray(p.valid), "seed_ensemble")

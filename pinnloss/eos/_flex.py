@@ -31,8 +31,8 @@ from jaxtyping import Array, ArrayLike
 
 from .._sweep import sweep
 from ._data import EVData, check_precision
-from ._ensemble import Ensemble, _summarise
 from ._properties import EOSProperties, _core
+from ._summary import Ensemble, summarise
 
 __all__ = ["FlexibleEOS", "FlexReport", "fit_flexible", "LAMBDA_GRID"]
 
@@ -155,7 +155,7 @@ class FlexibleEOS(eqx.Module):
         """
         s = self.report.samples
         samples = {k: np.asarray(getattr(s, k)) for k in _KEYS}
-        return _summarise(samples, np.asarray(s.valid), "FlexibleEOS.uncertainty")
+        return summarise(samples, np.asarray(s.valid), "FlexibleEOS.uncertainty")
 
     def summary(self) -> str:
         """A few printable lines: λ, cross-validated RMS (vs the Birch–Murnaghan limit),
