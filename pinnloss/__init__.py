@@ -12,8 +12,9 @@ tests/test_imports.py checks that the two agree and that every name resolves.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ._lazy import attach
 
 __version__ = "0.1.0"
 
@@ -69,20 +70,7 @@ _EXPORTS = {
 __all__ = sorted([*_SUBMODULES, *_EXPORTS, "__version__"])
 
 
-def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
-        value = importlib.import_module(f"{__name__}.{name}")
-    elif name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value  # cache: later look-ups bypass __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
-
+__getattr__, __dir__ = attach(__name__, _SUBMODULES, _EXPORTS)
 
 if TYPE_CHECKING:  # what static tools see; the same names as _SUBMODULES and _EXPORTS
     from . import balancing as balancing

@@ -63,6 +63,17 @@ def _normalise_in_axes(in_axes, n_args: int) -> tuple:
     return tuple(in_axes)
 
 
+def _batch_sizes(args, axes) -> set[int]:
+    """The leading sizes of the batched (axis-0) array leaves of `args` (one when they agree)."""
+    return {
+        x.shape[0]
+        for a, ax in zip(args, axes)
+        if ax == 0
+        for x in jax.tree_util.tree_leaves(eqx.filter(a, eqx.is_array))
+        if x.ndim
+    }
+
+
 def _pad_rows(x, pad: int):
     """Pad the leading axis by repeating the last row: padded fits run on valid inputs."""
     if pad == 0:
@@ -320,13 +331,7 @@ def _sweep_shares(fn, args, *, in_axes, devices, checkpoint, checkpoint_every, *
     axes = _normalise_in_axes(in_axes, len(args))
     me, count = jax.process_index(), jax.process_count()
     mine = [d for d in devices if d.process_index == me]
-    sizes = {
-        x.shape[0]
-        for a, ax in zip(args, axes)
-        if ax == 0
-        for x in jax.tree_util.tree_leaves(eqx.filter(a, eqx.is_array))
-        if x.ndim
-    }
+    sizes = _batch_sizes(args, axes)
     error = None
     if not mine:
         error = ValueError(
@@ -386,13 +391,7 @@ def sweep_with_checkpoints(
     """
     where = "sweep"
     axes = _normalise_in_axes(in_axes, len(args))
-    sizes = {
-        x.shape[0]
-        for a, ax in zip(args, axes)
-        if ax == 0
-        for x in jax.tree_util.tree_leaves(eqx.filter(a, eqx.is_array))
-        if x.ndim
-    }
+    sizes = _batch_sizes(args, axes)
     if len(sizes) != 1:
         return sweep(fn, *args, in_axes=in_axes, **kwargs)  # let sweep raise its error
     n = sizes.pop()

@@ -16,8 +16,9 @@ loads its module on first use. To export a name, add it to `_EXPORTS` and to the
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import attach
 
 #: Public submodules, imported on first attribute access.
 _SUBMODULES = ("plot",)
@@ -77,20 +78,7 @@ _EXPORTS = {
 __all__ = sorted([*_SUBMODULES, *_EXPORTS])
 
 
-def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
-        value = importlib.import_module(f"{__name__}.{name}")
-    elif name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value  # cache: later look-ups bypass __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
-
+__getattr__, __dir__ = attach(__name__, _SUBMODULES, _EXPORTS)
 
 if TYPE_CHECKING:  # what static tools see; the same names as _SUBMODULES and _EXPORTS
     from . import plot as plot
@@ -100,7 +88,6 @@ if TYPE_CHECKING:  # what static tools see; the same names as _SUBMODULES and _E
     from ._data import example_path as example_path
     from ._data import from_ase as from_ase
     from ._data import load as load
-    from ._summary import Ensemble as Ensemble
     from ._ensemble import bootstrap as bootstrap
     from ._ensemble import seed_ensemble as seed_ensemble
     from ._fit import cubic_guess as cubic_guess
@@ -138,6 +125,7 @@ if TYPE_CHECKING:  # what static tools see; the same names as _SUBMODULES and _E
     from ._quality import FitQualityWarning as FitQualityWarning
     from ._quality import Verdict as Verdict
     from ._quality import assess as assess
+    from ._summary import Ensemble as Ensemble
     from ._terms import BulkModulus as BulkModulus
     from ._terms import BulkModulusDerivative as BulkModulusDerivative
     from ._terms import PressureData as PressureData
