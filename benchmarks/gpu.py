@@ -40,29 +40,17 @@ jax.config.update("jax_enable_x64", True)  # this script's choice; float32 rows 
 import equinox as eqx  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import optax  # noqa: E402
+from problem import adam_step, best, cost_analysis  # noqa: E402
 
 import pinnloss as pl  # noqa: E402
-
-
-def best(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def step_flops(obj, opt, model):
     params, static = eqx.partition(model, eqx.is_inexact_array)
 
-    def one_step(p, s):
-        loss, g = jax.value_and_grad(lambda q: obj(eqx.combine(q, static)))(p)
-        u, s = opt.update(g, s, p)
-        return optax.apply_updates(p, u), s, loss
+    one_step = adam_step(obj, opt, static)
 
-    ca = jax.jit(one_step).lower(params, opt.init(params)).compile().cost_analysis()
-    ca = ca[0] if isinstance(ca, (list, tuple)) else ca
+    ca = cost_analysis(jax.jit(one_step).lower(params, opt.init(params)).compile())
     return float(ca["flops"])
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import equinox as eqx
 import jax
@@ -150,3 +151,31 @@ def loss_fn(model, data):
     d1 = jax.grad(model)(v0)
     d2 = jax.grad(jax.grad(model))(v0)
     return w[0] * mse + w[1] * d1**2 + w[2] * (d2 - e2_target) ** 2
+
+
+def best(fn, repeats=3):
+    """Best wall time of `fn()` over `repeats` calls, waiting for its result each time."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def adam_step(objective, opt, static):
+    """One Adam step of the benchmark fit on the array part `p` of the model, state `s`."""
+    import optax
+
+    def one_step(p, s):
+        loss, g = jax.value_and_grad(lambda q: objective(eqx.combine(q, static)))(p)
+        u, s = opt.update(g, s, p)
+        return optax.apply_updates(p, u), s, loss
+
+    return one_step
+
+
+def cost_analysis(compiled) -> dict:
+    """XLA's cost analysis of a compiled program as one dict (older JAX returns a list)."""
+    ca = compiled.cost_analysis()
+    return ca[0] if isinstance(ca, (list, tuple)) else ca

@@ -28,7 +28,6 @@ import json
 import os
 import re
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -40,18 +39,10 @@ import equinox as eqx  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import optax  # noqa: E402
+from problem import adam_step, best, cost_analysis  # noqa: E402
 
 CHUNK = 16
 TRIVIAL = {"parameter", "constant", "bitcast", "tuple", "get-tuple-element", "after-all"}
-
-
-def best(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def kernels(compiled) -> int:
@@ -69,8 +60,7 @@ def kernels(compiled) -> int:
 
 
 def cost(compiled) -> dict:
-    ca = compiled.cost_analysis()
-    ca = ca[0] if isinstance(ca, (list, tuple)) else ca
+    ca = cost_analysis(compiled)
     return {"flops": float(ca.get("flops", 0.0)), "bytes": float(ca.get("bytes accessed", 0.0))}
 
 
@@ -117,10 +107,7 @@ def workload():
     obj, opt = make_objective(), optax.adam(1e-3)
     params, static = eqx.partition(make_model(), eqx.is_inexact_array)
 
-    def one_step(p, s):
-        loss, g = jax.value_and_grad(lambda q: obj(eqx.combine(q, static)))(p)
-        u, s = opt.update(g, s, p)
-        return optax.apply_updates(p, u), s, loss
+    one_step = adam_step(obj, opt, static)
 
     ps = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (CHUNK, *x.shape)), params)
     ss = jax.vmap(opt.init)(ps)

@@ -34,19 +34,10 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
+from problem import adam_step, best, cost_analysis  # noqa: E402
 
 MARK = "<!-- BENCHMARK TABLE -->"
 START, END = "<!-- BENCHMARK TABLE START -->", "<!-- BENCHMARK TABLE END -->"
-
-
-def best(fn, repeats=3):
-    """Best wall time of `fn()` (which must block until its result is ready)."""
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def ready(x):
@@ -228,13 +219,9 @@ def sweep_worker(steps, sizes, chunk, repeats):
     obj, opt = make_objective(), optax.adam(1e-3)
     params, static = eqx.partition(make_model(), eqx.is_inexact_array)
 
-    def one_step(p, s):
-        loss, g = jax.value_and_grad(lambda q: obj(eqx.combine(q, static)))(p)
-        u, s = opt.update(g, s, p)
-        return optax.apply_updates(p, u), s, loss
+    one_step = adam_step(obj, opt, static)
 
-    ca = jax.jit(one_step).lower(params, opt.init(params)).compile().cost_analysis()
-    ca = ca[0] if isinstance(ca, (list, tuple)) else ca
+    ca = cost_analysis(jax.jit(one_step).lower(params, opt.init(params)).compile())
     flops_step = float(ca["flops"])
     mm = matmul_gflops()
 
