@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from ._lazy import attach
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: Public submodules, imported on first attribute access.
 _SUBMODULES = ("balancing", "eos", "losses", "optimizers", "pde", "plot")
