@@ -58,7 +58,222 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> str | Non
     import jax
 
     jax.config.update("jax_compilation_cache_dir", path)
+    _set_export_dir(path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     # XLA:CPU's own autotuning/caches are not keyed in; nothing else to set
     return path
+
+
+# --- traced programs stored with `jax.export` -------------------------------------------
+#
+# The persistent compilation cache skips XLA's compile, not JAX's tracing and lowering,
+# which for the EOS fit and its diagnosis (nested derivatives up to 4th order) cost more
+# than the compile on a warm run. `cached_jit` stores the lowered program (StableHLO, via
+# `jax.export`) next to the compiled ones, keyed by everything the program depends on, and
+# a later session deserialises it instead of tracing. Only while `enable_compilation_cache`
+# is in force (the module then compiles from the persistent cache too).
+
+_EXPORT_SUBDIR = "pinnloss-export"
+_MAGIC = b"pinnloss-export-1\n"
+_export_dir: str | None = None
+_source_digest: str | None = None
+
+
+def _set_export_dir(path: str | None) -> None:
+    global _export_dir
+    _export_dir = None if path is None else os.path.join(path, _EXPORT_SUBDIR)
+
+
+def _pinnloss_source_digest() -> str:
+    """sha256 of every .py file of the installed pinnloss: a code change is a new key."""
+    global _source_digest
+    if _source_digest is None:
+        import hashlib
+
+        h = hashlib.sha256()
+        root = os.path.dirname(os.path.abspath(__file__))
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            for f in sorted(filenames):
+                if f.endswith(".py"):
+                    p = os.path.join(dirpath, f)
+                    h.update(os.path.relpath(p, root).encode())
+                    with open(p, "rb") as fh:
+                        h.update(fh.read())
+        _source_digest = h.hexdigest()
+    return _source_digest
+
+
+def _active_export_dir() -> str | None:
+    """The folder for exported programs, or None when the compilation cache is off."""
+    if _export_dir is None or cache_disabled():
+        return None
+    import jax
+
+    cdir = jax.config.jax_compilation_cache_dir
+    if not cdir or os.path.join(os.fspath(cdir), _EXPORT_SUBDIR) != _export_dir:
+        return None  # changed or switched off since enable_compilation_cache
+    return _export_dir
+
+
+class _Program:
+    """A jitted `fn(*args)` (filter semantics: array leaves traced, the rest static) whose
+    lowered program is stored with `jax.export` when the compilation cache is enabled."""
+
+    def __init__(self, name: str, fn):
+        import equinox as eqx
+
+        self.name = name
+        self.fn = fn
+        self.jitted = eqx.filter_jit(fn)
+        self._loaded: dict[str, tuple] = {}  # key -> (jitted call, out static, positions)
+
+    def __getattr__(self, name):  # the rest (`lower`, `_cached`, ...) is filter_jit's
+        if name in ("jitted", "fn", "name", "_loaded"):
+            raise AttributeError(name)
+        return getattr(self.jitted, name)
+
+    def __call__(self, *args):
+        folder = _active_export_dir()
+        if folder is None:
+            return self.jitted(*args)
+        try:
+            key, leaves, in_tree, static = self._key(args)
+        except _Uncacheable:
+            return self.jitted(*args)
+        if any(isinstance(x, _tracer_type()) for x in leaves):  # under an outer jit/vmap
+            return self.jitted(*args)
+        hit = self._loaded.get(key)
+        if hit is None:
+            hit = self._load(folder, key)
+        if hit is None:
+            hit = self._export(folder, key, leaves, in_tree, static)
+            if hit is None:
+                return self.jitted(*args)
+        self._loaded[key] = hit
+        call, out_static, pos = hit
+        import jax
+
+        # the result: the static part with its array slots (None there) filled in order
+        s_leaves, s_tree = jax.tree.flatten(out_static, is_leaf=_is_none)
+        for i, a in zip(pos, call(*leaves), strict=True):
+            s_leaves[i] = a
+        return jax.tree.unflatten(s_tree, s_leaves)
+
+    def _key(self, args):
+        import hashlib
+
+        import equinox as eqx
+        import jax
+        import jaxlib
+
+        dyn, static = eqx.partition(args, eqx.is_array)
+        leaves, in_tree = jax.tree.flatten(dyn)
+        s_leaves, s_tree = jax.tree.flatten(static)
+        desc = repr((str(in_tree), str(s_tree), s_leaves))
+        if " at 0x" in desc:  # a function or object without a stable repr: no stable key
+            raise _Uncacheable
+        avals = [
+            (tuple(x.shape), str(x.dtype), bool(getattr(x, "weak_type", False))) for x in leaves
+        ]
+        from . import __version__
+
+        parts = (
+            self.name,
+            desc,
+            repr(avals),
+            jax.__version__,
+            jaxlib.__version__,
+            __version__,
+            _pinnloss_source_digest(),
+            bool(jax.config.jax_enable_x64),
+            jax.default_backend(),
+        )
+        key = hashlib.sha256(repr(parts).encode()).hexdigest()[:40]
+        return key, leaves, in_tree, static
+
+    def _file(self, folder, key):
+        return os.path.join(folder, f"{self.name}-{key}.bin")
+
+    def _load(self, folder, key):
+        import pickle
+
+        import jax
+
+        path = self._file(folder, key)
+        try:
+            with open(path, "rb") as fh:
+                blob = fh.read()
+        except OSError:
+            return None
+        try:
+            if not blob.startswith(_MAGIC):
+                raise ValueError("bad header")
+            n = int.from_bytes(blob[len(_MAGIC) : len(_MAGIC) + 8], "little")
+            start = len(_MAGIC) + 8
+            out_static, pos = pickle.loads(blob[start : start + n])
+            exp = jax.export.deserialize(bytearray(blob[start + n :]))
+            if len(exp.out_avals) != len(pos):
+                raise ValueError("inconsistent entry")
+            return jax.jit(exp.call), out_static, pos
+        except Exception:  # corrupt or stale: ignored, then rewritten by _export
+            return None
+
+    def _export(self, folder, key, leaves, in_tree, static):
+        import pickle
+
+        import equinox as eqx
+        import jax
+
+        box = {}
+
+        def flat(*xs):
+            out = self.fn(*eqx.combine(jax.tree.unflatten(in_tree, list(xs)), static))
+            o_dyn, box["static"] = eqx.partition(out, eqx.is_array)
+            # (pickled treedefs of equinox modules do not round-trip; the static part does)
+            d = jax.tree.leaves(o_dyn, is_leaf=_is_none)
+            box["pos"] = [i for i, x in enumerate(d) if x is not None]
+            return [d[i] for i in box["pos"]]
+
+        try:
+            exp = jax.export.export(jax.jit(flat))(*leaves)
+            head = pickle.dumps((box["static"], box["pos"]))
+            data = exp.serialize()
+        except Exception:  # not exportable (a host callback, an unpicklable result)
+            return None
+        try:
+            os.makedirs(folder, exist_ok=True)
+            path = self._file(folder, key)
+            tmp = f"{path}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as fh:
+                fh.write(_MAGIC + len(head).to_bytes(8, "little") + head + bytes(data))
+            os.replace(tmp, path)
+        except OSError:
+            pass  # read-only cache: this session still uses the exported program
+        return jax.jit(exp.call), box["static"], box["pos"]
+
+
+class _Uncacheable(Exception):
+    pass
+
+
+def _is_none(x) -> bool:
+    return x is None
+
+
+def _tracer_type():
+    import jax
+
+    return jax.core.Tracer
+
+
+def cached_jit(name: str, fn) -> _Program:
+    """`eqx.filter_jit(fn)`, whose traced program is stored on disk (`jax.export`) while the
+    compilation cache is enabled, so a later session skips tracing and lowering too.
+
+    `name` (file-name safe) says which program it is; the key also holds the static
+    arguments, the shapes/dtypes of the array arguments, the jax/jaxlib/pinnloss versions,
+    a digest of pinnloss's source, the x64 flag and the backend.
+    """
+    return _Program(name, fn)

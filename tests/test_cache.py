@@ -1,8 +1,15 @@
 """The CLI's persistent compilation cache: on by default, off by a setting, reused by a rerun."""
 
+import importlib.util
 import os
 import subprocess
 import sys
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
 
 from pinnloss import _cache
 
@@ -41,16 +48,24 @@ def _cli(tmp_path, cache_dir, *extra):
 
 def test_second_cli_run_compiles_nothing_new(tmp_path):
     cache = tmp_path / "cache"
-    first = _cli(tmp_path, cache)
+    first = _cli(tmp_path, cache, "--json", "first.json")
     entries = sorted(os.listdir(cache))
     assert len(entries) >= 3  # the fit's programs were written
-    second = _cli(tmp_path, cache)
+    stored = cache / _cache._EXPORT_SUBDIR
+    if importlib.util.find_spec("flatbuffers"):  # jax.export's serialisation needs it
+        # the traced programs of the fit and its diagnosis, for the next run to load
+        assert sorted(f.split("-")[1] for f in os.listdir(stored)) == ["diagnose", "fit"]
+    second = _cli(tmp_path, cache, "--json", "second.json")
     assert sorted(os.listdir(cache)) == entries  # every program was found in the cache
     assert second == first
-    # --no-cache leaves the cache directory alone
+    # --no-cache leaves the cache directory alone and traces: the same bits (JSON floats
+    # are written exactly) as the stored programs, written and then loaded
     off = tmp_path / "off"
-    assert _cli(tmp_path, off, "--no-cache") == first
+    assert _cli(tmp_path, off, "--no-cache", "--json", "traced.json") == first
     assert not off.exists()
+    traced = (tmp_path / "traced.json").read_text()
+    assert (tmp_path / "first.json").read_text() == traced
+    assert (tmp_path / "second.json").read_text() == traced
 
 
 def test_enable_compilation_cache_is_one_public_call(monkeypatch, tmp_path):
@@ -76,3 +91,101 @@ def test_enable_compilation_cache_is_one_public_call(monkeypatch, tmp_path):
         for k, v in before.items():
             jax.config.update(k, v)
     assert jax.config.jax_compilation_cache_dir == before["jax_compilation_cache_dir"]
+
+
+# --- programs stored with jax.export (`_cache.cached_jit`) ---------------------------------
+
+
+class _Poly(eqx.Module):
+    c: jax.Array
+    label: str = eqx.field(static=True)
+
+
+def _make(traces):
+    def fn(model, x, n, scale):
+        traces.append(n)  # runs only while tracing
+
+        def f(t):
+            return jnp.sum(model.c * jnp.sin(t) ** jnp.arange(1, model.c.shape[0] + 1))
+
+        d = f
+        for _ in range(n):  # nested derivatives, as the EOS diagnosis takes
+            d = jax.grad(d)
+
+        def body(c):  # a loop, as the fits run
+            i, y = c
+            return i + 1, y - 0.1 * jax.grad(lambda z: jnp.sum((z - 1.0) ** 4))(y)
+
+        _, y = jax.lax.while_loop(lambda c: c[0] < 20, body, (0, x))
+        out = _Poly(jax.vmap(d)(x) * scale + y, model.label + "!")
+        return out, jnp.max(y), None
+
+    return fn
+
+
+def _args(n=2, size=5):
+    x = jnp.linspace(0.1, 0.9, size)
+    return _Poly(jnp.array([1.0, -0.5, 0.25]), "p"), x, n, 3.0
+
+
+def _same(a, b):
+    la, ta = jax.tree.flatten(a)
+    lb, tb = jax.tree.flatten(b)
+    assert ta == tb
+    for u, v in zip(la, lb, strict=True):  # bitwise: same dtype, same bytes
+        assert u.dtype == v.dtype and np.asarray(u).tobytes() == np.asarray(v).tobytes()
+
+
+def test_cached_jit_is_bitwise_the_traced_program_and_skips_tracing(monkeypatch, tmp_path):
+    pytest.importorskip("flatbuffers")  # jax.export's serialisation
+    folder = str(tmp_path / "export")
+    monkeypatch.setattr(_cache, "_active_export_dir", lambda: folder)
+    ref_traces, traces = [], []
+    ref = eqx.filter_jit(_make(ref_traces))(*_args())
+    first = _cache.cached_jit("t", _make(traces))(*_args())  # exported and stored
+    _same(first, ref)
+    assert first[0].label == "p!" and first[2] is None
+    (entry,) = os.listdir(folder)
+    # a "new session": a fresh program object loads the file and never traces the function
+    again = _cache.cached_jit("t", _make(traces))
+    n = len(traces)
+    _same(again(*_args()), ref)
+    _same(again(*_args()), ref)
+    assert len(traces) == n
+    # static arguments and shapes are in the key: a new entry each, still the jit result
+    other = again(*_args(n=3))
+    _same(other, eqx.filter_jit(_make([]))(*_args(n=3)))
+    again(*_args(size=6))
+    assert len(os.listdir(folder)) == 3 and entry in os.listdir(folder)
+
+
+def test_cached_jit_ignores_corrupt_entries_and_a_disabled_cache(monkeypatch, tmp_path):
+    pytest.importorskip("flatbuffers")
+    folder = str(tmp_path / "export")
+    monkeypatch.setattr(_cache, "_active_export_dir", lambda: folder)
+    ref = eqx.filter_jit(_make([]))(*_args())
+    _cache.cached_jit("t", _make([]))(*_args())
+    (entry,) = os.listdir(folder)
+    path = os.path.join(folder, entry)
+    good = open(path, "rb").read()
+    for bad in (b"", b"junk", good[: len(good) // 2], good[:30] + b"\0" * 40 + good[70:]):
+        with open(path, "wb") as fh:
+            fh.write(bad)
+        traces = []
+        _same(_cache.cached_jit("t", _make(traces))(*_args()), ref)
+        assert traces  # traced again, and the entry rewritten: loaded, not traced, next time
+        traces = []
+        _same(_cache.cached_jit("t", _make(traces))(*_args()), ref)
+        assert not traces and open(path, "rb").read() != bad
+    # a static argument without a stable repr (a lambda): traced each session, nothing stored
+    fn = lambda model, x, g: g(x) * model.c[0]  # noqa: E731
+    out = _cache.cached_jit("u", fn)(_args()[0], _args()[1], jnp.cos)
+    assert np.allclose(out, jnp.cos(_args()[1]))
+    _cache.cached_jit("u", fn)(_args()[0], _args()[1], lambda y: y)
+    assert os.listdir(folder) == [entry]
+    # no compilation cache: plain filter_jit, no folder
+    monkeypatch.setattr(_cache, "_active_export_dir", lambda: None)
+    off = str(tmp_path / "off")
+    monkeypatch.setattr(_cache, "_export_dir", off)
+    _same(_cache.cached_jit("t", _make([]))(*_args()), ref)
+    assert not os.path.exists(off)

@@ -15,5 +15,24 @@ from ._lm import LevenbergMarquardt as LevenbergMarquardt
 from ._lm import LMState as LMState
 from ._lm import MatrixFreeCG as MatrixFreeCG
 from ._lm import Nielsen as Nielsen
-from ._optax import OptaxSolver as OptaxSolver
-from ._optax import OptaxState as OptaxState
+
+# OptaxSolver/OptaxState on first use: an LM-only fit (the EOS CLI) never imports optax
+_LAZY = {"OptaxSolver", "OptaxState"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        from . import _optax
+
+        return getattr(_optax, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_LAZY])
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._optax import OptaxSolver as OptaxSolver
+    from ._optax import OptaxState as OptaxState

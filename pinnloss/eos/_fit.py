@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
+from .._cache import cached_jit
 from .._lsq import least_squares
 from .._terms import DataMSE
 from ._data import EVData, check_precision
@@ -200,8 +201,9 @@ def _fit_one(cls, objective: DataMSE, w, which, max_steps, tol):
     return res.model, ok, res.loss
 
 
-_fit_batch = eqx.filter_jit(
-    eqx.filter_vmap(_fit_one, in_axes=(None, 0, 0, None, None, None)),
+# traced once per shape; with the compilation cache on, stored (jax.export) for later sessions
+_fit_batch = cached_jit(
+    "eos-fit", eqx.filter_vmap(_fit_one, in_axes=(None, 0, 0, None, None, None))
 )
 
 

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike
 
+from .._cache import cached_jit
 from .._derivatives import derivative, scalar_output
 from .._validate import is_concrete
 from ._data import EV_PER_A3_TO_GPA, EVData
@@ -376,8 +377,9 @@ def _diagnose_one(form, names, v, e, lo, hi, at_v0: bool):
     )
 
 
-_diagnose_batch = eqx.filter_jit(
-    eqx.filter_vmap(_diagnose_one, in_axes=(0, None, 0, 0, 0, 0, None)),
+# traced once per shape; with the compilation cache on, stored (jax.export) for later sessions
+_diagnose_batch = cached_jit(
+    "eos-diagnose", eqx.filter_vmap(_diagnose_one, in_axes=(0, None, 0, 0, 0, 0, None))
 )
 
 
