@@ -33,9 +33,12 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> str | Non
 
     Sets JAX's `jax_compilation_cache_dir` and caches every compiled program (minimum
     compile time 0 s, any size), so the fits of one session (3-6 s to compile each on two
-    CPU cores) are loaded from disk by the next. Call it once, before the first fit. It
-    changes JAX's global configuration for the whole process, which is why the library
-    never calls it by itself.
+    CPU cores) are loaded from disk by the next. The EOS fit and its diagnosis also store
+    their traced programs there (`jax.export`, in `pinnloss-export/`; needs the
+    `flatbuffers` package, else they are traced each session), so a warm run skips
+    tracing and lowering as well, with bitwise the same results. Call it once, before the
+    first fit. It changes JAX's global configuration for the whole process, which is why
+    the library never calls it by itself.
 
     Returns:
         The directory, or None when `PINNLOSS_NO_CACHE` is set or the directory cannot be
