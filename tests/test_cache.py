@@ -81,16 +81,20 @@ def test_enable_compilation_cache_is_one_public_call(monkeypatch, tmp_path):
         "jax_persistent_cache_min_entry_size_bytes",
     )
     before = {k: getattr(jax.config, k) for k in keys}
+    monkeypatch.setattr(_cache, "_export_dir", _cache._export_dir)  # restored afterwards
     try:  # nothing compiles in between, so the rest of the session is unaffected
         path = tmp_path / "api"
         assert pl.enable_compilation_cache(path) == str(path) and path.is_dir()
         assert jax.config.jax_compilation_cache_dir == str(path)
         assert jax.config.jax_persistent_cache_min_compile_time_secs == 0.0
         assert jax.config.jax_persistent_cache_min_entry_size_bytes == 0
+        # traced programs go next to the compiled ones, while that cache is in force
+        assert _cache._active_export_dir() == str(path / _cache._EXPORT_SUBDIR)
     finally:
         for k, v in before.items():
             jax.config.update(k, v)
     assert jax.config.jax_compilation_cache_dir == before["jax_compilation_cache_dir"]
+    assert _cache._active_export_dir() is None  # switched off behind our back: not used
 
 
 # --- programs stored with jax.export (`_cache.cached_jit`) ---------------------------------
