@@ -1,7 +1,13 @@
 """PINN benchmark: pinnloss's solvers against jinns and DeepXDE, error against wall time.
 
-    /work/benchvenv/bin/python benchmarks/pinn.py           # all sections, ~15 min under load
-    python benchmarks/pinn.py --quick                       # smoke run, ~3 min
+    /work/benchvenv/bin/python benchmarks/pinn.py           # all sections (see below)
+    python benchmarks/pinn.py --quick                       # short budgets (smoke)
+
+Run time: the budgets sum to ~20 minutes of rows plus the peers' sizing runs; on the
+shared machine at load 11–15 (2026-12-02) the sections took 15–30 minutes each, run as
+three processes (`--only compile,poisson,cg`, `--only burgers`, `--only sizes,inverse`).
+Under such load compilation alone takes 40–60 s (2–5 s on a quiet machine), so the short
+fixed-time rows favour the solvers that compile fastest.
     python benchmarks/pinn.py --only poisson,compile        # some sections
     python benchmarks/pinn.py --scale 3                     # 3× every time budget
 
@@ -346,7 +352,10 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="smoke run: short budgets")
     ap.add_argument("--only", default="poisson,burgers,inverse,compile,cg,sizes")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every time budget")
+    ap.add_argument("--no-peers", action="store_true", help="skip the jinns and DeepXDE rows")
     args = ap.parse_args(argv)
+    if args.no_peers:
+        peers.runners = lambda *a: []
     warnings.simplefilter("ignore", pl.UnderdeterminedWarning)
     s = args.scale * (0.15 if args.quick else 1.0)
     budgets = {"poisson": 40, "burgers": 120, "inverse": 20, "cg": 40, "sizes": 40}

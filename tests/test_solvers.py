@@ -224,3 +224,19 @@ def test_a_finished_checkpoint_continues_with_a_larger_budget(tmp_path):
     assert int(short.steps) == 20 and int(longer.steps) == 30
     np.testing.assert_allclose(longer.history["total"], ref.history["total"], rtol=1e-12)
     np.testing.assert_allclose(longer.loss, ref.loss, rtol=1e-12)
+
+
+def test_a_run_in_chunks_compiles_its_loop_once():
+    """The first chunk used to compile its own loop (with the state's init inside): a run
+    in chunks (callback, progress bar, checkpoints) paid two compiles of the whole loop."""
+    from pinnloss._driver import trace_count
+
+    opt = optax.adam(1e-2)
+    before = trace_count()
+    sol = pl.fit(mlp(3), OBJ, opt, steps=6, chunk_size=2, progress=False)
+    assert trace_count() - before == 1
+    # and the chunked run is the same run as one chunk
+    whole = pl.fit(mlp(3), OBJ, opt, steps=6, progress=False)
+    a, b = eqx.filter(sol.model, eqx.is_array), eqx.filter(whole.model, eqx.is_array)
+    assert tree_allclose(a, b)
+    np.testing.assert_allclose(sol.history["total"], whole.history["total"], rtol=1e-12)
