@@ -131,15 +131,16 @@ class _Program:
         self.fn = fn
         self.jitted = eqx.filter_jit(fn)
         self._loaded: dict[str, tuple] = {}  # key -> (jitted call, out static, positions)
+        self._failed: set[str] = set()
 
     def __getattr__(self, name):  # the rest (`lower`, `_cached`, ...) is filter_jit's
-        if name in ("jitted", "fn", "name", "_loaded"):
+        if name in ("jitted", "fn", "name", "_loaded", "_failed"):
             raise AttributeError(name)
         return getattr(self.jitted, name)
 
     def __call__(self, *args):
         folder = _active_export_dir()
-        if folder is None:
+        if folder is None or not _can_serialize():
             return self.jitted(*args)
         try:
             key, leaves, in_tree, static = self._key(args)
@@ -147,12 +148,15 @@ class _Program:
             return self.jitted(*args)
         if any(isinstance(x, _tracer_type()) for x in leaves):  # under an outer jit/vmap
             return self.jitted(*args)
+        if key in self._failed:
+            return self.jitted(*args)
         hit = self._loaded.get(key)
         if hit is None:
             hit = self._load(folder, key)
         if hit is None:
             hit = self._export(folder, key, leaves, in_tree, static)
-            if hit is None:
+            if hit is None:  # not exportable: traced as usual, not tried again
+                self._failed.add(key)
                 return self.jitted(*args)
         self._loaded[key] = hit
         call, out_static, pos = hit
@@ -263,6 +267,19 @@ class _Uncacheable(Exception):
 
 def _is_none(x) -> bool:
     return x is None
+
+
+_SERIALIZE: bool | None = None
+
+
+def _can_serialize() -> bool:
+    """jax.export's serialisation needs the `flatbuffers` package."""
+    global _SERIALIZE
+    if _SERIALIZE is None:
+        import importlib.util
+
+        _SERIALIZE = importlib.util.find_spec("flatbuffers") is not None
+    return _SERIALIZE
 
 
 def _tracer_type():

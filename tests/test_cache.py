@@ -187,6 +187,27 @@ def test_cached_jit_ignores_corrupt_entries_and_a_disabled_cache(monkeypatch, tm
     assert np.allclose(out, jnp.cos(_args()[1]))
     _cache.cached_jit("u", fn)(_args()[0], _args()[1], lambda y: y)
     assert os.listdir(folder) == [entry]
+    # not exportable (a host callback): plain filter_jit, export not retried, nothing stored
+    seen, traces = [], []
+
+    def cb(model, x):
+        traces.append(1)
+        jax.debug.callback(lambda y: seen.append(float(y)), x[0])
+        return model.c * 2.0
+
+    prog = _cache.cached_jit("w", cb)
+    for _ in range(2):
+        assert np.allclose(prog(_args()[0], _args()[1]), 2.0 * _args()[0].c)
+    # traced by the failed export, then by jit; not again
+    assert len(traces) == 2 and len(seen) == 2 and os.listdir(folder) == [entry]
+    # without flatbuffers (jax.export cannot serialise): traced once, as plain filter_jit
+    monkeypatch.setattr(_cache, "_SERIALIZE", False)
+    traces = []
+    prog = _cache.cached_jit("v", _make(traces))
+    _same(prog(*_args()), ref)
+    _same(prog(*_args()), ref)
+    assert len(traces) == 1 and os.listdir(folder) == [entry]
+    monkeypatch.setattr(_cache, "_SERIALIZE", True)
     # no compilation cache: plain filter_jit, no folder
     monkeypatch.setattr(_cache, "_active_export_dir", lambda: None)
     off = str(tmp_path / "off")
