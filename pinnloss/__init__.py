@@ -15,8 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._lazy import attach
-
-__version__ = "0.2.0"
+from ._version import __version__ as __version__
 
 #: Public submodules, imported on first attribute access.
 _SUBMODULES = ("balancing", "eos", "losses", "optimizers", "pde", "plot")

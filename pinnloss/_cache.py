@@ -184,7 +184,7 @@ class _Program:
         avals = [
             (tuple(x.shape), str(x.dtype), bool(getattr(x, "weak_type", False))) for x in leaves
         ]
-        from . import __version__
+        from ._version import __version__
 
         parts = (
             self.name,

@@ -1,0 +1,3 @@
+"""The package version, in one place: `pinnloss.__version__`, the command line and packaging."""
+
+__version__ = "0.2.0"
