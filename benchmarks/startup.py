@@ -215,8 +215,8 @@ def main() -> None:
     print(
         f"JAX's own import is {100 * jax_med / warm3:.0f} % of the warm three-file "
         f"`pinnloss fit` (median {jax_med:.2f} of {warm3:.2f} s); the rest is pinnloss's and "
-        f"its libraries' imports, tracing and lowering (the compilation cache skips XLA's "
-        f"compile, not the trace), and the three fits."
+        f"its libraries' imports, loading the stored traced programs (pinnloss-export/ in "
+        f"the compilation cache) and the three fits."
     )
     total = sum(imports.values())
     top = sorted(imports.items(), key=lambda kv: -kv[1])[:8]
