@@ -63,7 +63,8 @@ def _run(loss, params, data, name, budget, n_probe):
     solve(2 * n_probe)  # same compile cost: the difference is n_probe steps
     per_step = max(time.perf_counter() - t1 - probe, 1e-3 * probe) / n_probe
     compile_s = max(probe - n_probe * per_step, 0.0)
-    n = max(int((budget - compile_s) / per_step), n_probe)
+    # timing noise can make the difference tiny: never more than 50× the probe's steps
+    n = min(max(int((budget - compile_s) / per_step), n_probe), 50 * n_probe)
     t2 = time.perf_counter()
     out = solve(n)
     return out, n, time.perf_counter() - t2
