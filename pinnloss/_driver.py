@@ -369,9 +369,10 @@ def _host_loop(
     """Run chunks until the solver is done, the budget is used or `callback` says stop.
 
     Between chunks: the progress bar, the history rows, the checkpoint, the callback.
-    Returns `(i, y, state, rows, loss)`.
+    Returns `(i, y, state, rows, loss, stopped)`; `stopped`: the callback stopped a run
+    that was still going.
     """
-    bar = None
+    bar, stopped = None, False
     if progress:
         from tqdm.auto import tqdm
 
@@ -402,13 +403,14 @@ def _host_loop(
             if ckpt is not None:
                 ckpt.save(y, state, done, rows)
             if callback is not None and callback(done, float(loss), problem.model(y)):
+                stopped = _code(state) == _RUNNING
                 break
             if _code(state) != _RUNNING or done >= max_steps:
                 break
     finally:
         if bar is not None:
             bar.close()
-    return i, y, state, rows, loss
+    return i, y, state, rows, loss, stopped
 
 
 def run(
@@ -453,7 +455,7 @@ def run(
             history,
             True,
         )
-        rows = [hist]
+        rows, stopped = [hist], False
     else:
         if chunk_size is None:
             chunk_size = default_chunk(
@@ -465,7 +467,7 @@ def run(
             resumed = ckpt.load()
             if resumed is not None:
                 (y, state, done, rows), init = resumed, False
-        i, y, state, rows, loss = _host_loop(
+        i, y, state, rows, loss, stopped = _host_loop(
             solver,
             problem,
             y,
@@ -485,7 +487,9 @@ def run(
         model=problem.model(y),
         loss=loss,
         steps=i,
-        result=state.result,
+        # a callback's stop is the user's choice, not a failure; the state stays `running`
+        # so that `state=` goes on from here
+        result=RESULTS.stopped if stopped else state.result,
         history=_history(rows, objective.names, max_steps, traced) if history else None,
         state=state,
         stats=solver.stats(state),

@@ -17,6 +17,7 @@ class RESULTS(eqx.Enumeration):
     """Why a solve stopped. Items are compared with `==`; `RESULTS[item]` is the message."""
 
     running = "still running"
+    stopped = "stopped: the callback asked to stop (pass state= to go on from here)"
     successful = "the step budget was used up (a fixed-length fit)"
     converged_atol = "converged: the loss fell below atol"
     converged_ftol = "converged: the relative decrease of the loss fell below tol"
@@ -40,6 +41,7 @@ class RESULTS(eqx.Enumeration):
 
 _SUCCESS = (
     RESULTS.successful,
+    RESULTS.stopped,
     RESULTS.converged_atol,
     RESULTS.converged_ftol,
     RESULTS.converged_xtol,
@@ -102,7 +104,8 @@ class Solution(eqx.Module):
 
     @property
     def converged(self) -> Array:
-        """True for a success: converged, stalled at the floor, or a fixed budget used up."""
+        """True for a success: converged, stalled at the floor, a fixed budget used up, or
+        stopped by the callback."""
         return is_success(self.result)
 
     @property

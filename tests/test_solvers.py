@@ -93,8 +93,12 @@ def test_least_squares_callback_progress_and_chunks():
     )
     np.testing.assert_allclose(seen[-1][1], ref.loss, rtol=1e-12, atol=1e-30)
     # a callback returning True stops the solve there
-    stopped = pl.least_squares(mlp(), OBJ, chunk_size=2, callback=lambda i, f, m: True, throw=False)
-    assert int(stopped.steps) == 2
+    # (the user's choice, not a failure: no SolveError), and state= goes on from there
+    stopped = pl.least_squares(mlp(), OBJ, chunk_size=2, callback=lambda i, f, m: True)
+    assert int(stopped.steps) == 2 and stopped.result == pl.RESULTS.stopped
+    assert bool(stopped.converged) and "callback" in stopped.reason
+    on = pl.least_squares(stopped.model, OBJ, state=stopped.state)
+    np.testing.assert_allclose(on.loss, ref.loss, rtol=1e-9, atol=1e-30)
 
 
 def test_least_squares_checkpoint_resumes(tmp_path):
