@@ -347,10 +347,36 @@ def section_sizes(budget, quick):
         print(f"| {size} | {n} | {ni + nb} | {cells} | **{best}** |", flush=True)
 
 
+def section_ttr(budget, quick):
+    """Time to each error level: the default `pl.least_squares` on 2-D Poisson, the error
+    evaluated every 5 steps (compile and evaluations included in the times)."""
+    header(f"Time to error: 2-D Poisson, default pl.least_squares, up to {budget:.0f} s")
+    model, obj = problem()
+    marks, t0 = [], time.perf_counter()
+
+    def cb(step, loss, m):
+        marks.append((step, time.perf_counter() - t0, float(rel_l2(m))))
+        return marks[-1][1] > budget
+
+    pl.least_squares(model, obj, max_steps=100_000, callback=cb, chunk_size=5)
+    for target in (1e-3, 2.1e-4, 1e-5, 1.6e-6, 1e-6, 1e-7, 1e-8):
+        hit = next(((s, t, e) for s, t, e in marks if e <= target), None)
+        found = f"step {hit[0]}, {hit[1]:.1f} s (error {hit[2]:.2e})" if hit else "not reached"
+        print(f"  first rel. L2 <= {target:.1e}: {found}", flush=True)
+    try:  # the peer as the issue ran it: jinns SSBroyden, 2000 steps, compile included
+        peers._need("jinns")
+        import pinn_jinns
+
+        err, n, wall = pinn_jinns.poisson(None, "ssbroyden", steps=500 if quick else 2000)
+        print(f"  jinns 1.10.2 SSBroyden, {n} steps: {err:.2e} in {wall:.1f} s", flush=True)
+    except peers.Missing as e:
+        print(f"  note: jinns skipped: {e}", flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smoke run: short budgets")
-    ap.add_argument("--only", default="poisson,burgers,inverse,compile,cg,sizes")
+    ap.add_argument("--only", default="ttr,poisson,burgers,inverse,compile,cg,sizes")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every time budget")
     ap.add_argument("--no-peers", action="store_true", help="skip the jinns and DeepXDE rows")
     args = ap.parse_args(argv)
@@ -358,7 +384,7 @@ def main(argv=None):
         peers.runners = lambda *a: []
     warnings.simplefilter("ignore", pl.UnderdeterminedWarning)
     s = args.scale * (0.15 if args.quick else 1.0)
-    budgets = {"poisson": 40, "burgers": 120, "inverse": 20, "cg": 40, "sizes": 40}
+    budgets = {"ttr": 45, "poisson": 40, "burgers": 120, "inverse": 20, "cg": 40, "sizes": 40}
     print(f"# PINN benchmark ({'quick' if args.quick else 'default'}; budgets × {s:g})")
     print(f"peers: {peers.available()}")
     for name in args.only.split(","):
