@@ -47,6 +47,8 @@ import time
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# the inverse problem's model and residual are the Helmholtz example's
+sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
 
 import jax
 
@@ -58,6 +60,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 import pinn_peers as peers  # noqa: E402
 import pinn_problems as pp  # noqa: E402
+from helmholtz_inverse import FieldAndWavenumber, helmholtz  # noqa: E402
 from pinn_handlm import make_hand_lm  # noqa: E402
 
 import pinnloss as pl  # noqa: E402
@@ -104,18 +107,6 @@ def burgers_problem(b: pp.Burgers):
     )
     model = eqx.nn.MLP(2, "scalar", b.width, b.depth, activation=jnp.tanh, key=jax.random.key(0))
     return model, obj
-
-
-class FieldAndWavenumber(eqx.Module):
-    net: eqx.nn.MLP
-    k: jax.Array
-
-    def __call__(self, x):
-        return self.net(x)
-
-
-def helmholtz(model, x):
-    return jax.grad(jax.grad(model))(x) + model.k**2 * model(x)
 
 
 def inverse_problem():
