@@ -98,7 +98,12 @@ def test_build_install_run(dists):
         purelib = _run(py, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))")
         outer = {sysconfig.get_path("purelib"), *site.getsitepackages()}
         pathlib.Path(purelib.strip(), "_outer_env.pth").write_text("\n".join(sorted(outer)))
-    _run(sys.executable, "-m", "pip", "--python", py, "install", "--no-deps", "--no-index", wheel)
+    # --ignore-installed: the outer env may hold pinnloss itself (CI installs it non-editable),
+    # which pip would take as already satisfied; nothing of the outer env is touched
+    _run(
+        sys.executable, "-m", "pip", "--python", py, "install",
+        "--no-deps", "--no-index", "--ignore-installed", wheel,
+    )  # fmt: skip
 
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     away = tmp / "elsewhere"  # not the checkout, so `import pinnloss` cannot find it by cwd

@@ -95,7 +95,7 @@ def test_standard_error_band_matches_the_error_of_e0():
 
 
 def test_ensemble_band_spans_its_members():
-    from pinnloss.eos._ensemble import _summarise
+    from pinnloss.eos._summary import summarise
 
     data = eos.example_data()
     bm = eos.BirchMurnaghan(**BM)
@@ -106,7 +106,7 @@ def test_ensemble_band_spans_its_members():
     samples["b0_gpa"] = samples["b0"] * eos.EV_PER_A3_TO_GPA
     valid = np.ones(n, bool)
     valid[:3] = False  # failed members are left out
-    ens = _summarise(samples, valid, "test")
+    ens = summarise(samples, valid, "test")
     grid = np.linspace(data.volume.min(), data.volume.max(), 9)
     lo, hi = eos.plot._ensemble_band(ens, bm, grid)
     curves = [
