@@ -9,7 +9,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 from pinnloss import _cache
 
@@ -141,7 +140,6 @@ def _same(a, b):
 
 
 def test_cached_jit_is_bitwise_the_traced_program_and_skips_tracing(monkeypatch, tmp_path):
-    pytest.importorskip("flatbuffers")  # jax.export's serialisation
     folder = str(tmp_path / "export")
     monkeypatch.setattr(_cache, "_active_export_dir", lambda: folder)
     ref_traces, traces = [], []
@@ -164,7 +162,6 @@ def test_cached_jit_is_bitwise_the_traced_program_and_skips_tracing(monkeypatch,
 
 
 def test_cached_jit_ignores_corrupt_entries_and_a_disabled_cache(monkeypatch, tmp_path):
-    pytest.importorskip("flatbuffers")
     folder = str(tmp_path / "export")
     monkeypatch.setattr(_cache, "_active_export_dir", lambda: folder)
     ref = eqx.filter_jit(_make([]))(*_args())

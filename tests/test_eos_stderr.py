@@ -28,7 +28,8 @@ def _bm(v, e0, v0, b0, b1):
 
 
 def test_t_quantiles_match_scipy():
-    stats = pytest.importorskip("scipy.stats")
+    from scipy import stats  # the test extra
+
     for nu in (1, 2, 3, 4, 7, 30, 101):
         for x in (0.2, 1.0, 2.5, 6.0):
             assert np.isclose(t_coverage(x, nu), 1 - 2 * stats.t.sf(x, nu), rtol=0, atol=1e-13)
@@ -90,7 +91,8 @@ def test_standard_errors_cover_the_truth_at_their_level():
 
 
 def test_covariance_matches_scipy_curve_fit():
-    optimize = pytest.importorskip("scipy.optimize")
+    from scipy import optimize  # the test extra
+
     data = eos.example_data()
     fit = eos.fit_eos(data)
     p = eos.properties(fit, data)

@@ -51,7 +51,6 @@ def _tree(path: pathlib.Path) -> set[str]:
 
 @pytest.fixture(scope="module")
 def dists(tmp_path_factory):
-    pytest.importorskip("build", reason="the test extra's `build` package")
     tmp = tmp_path_factory.mktemp("pkg")
     src = tmp / "src"  # a copy: building writes build/ and *.egg-info beside the sources
     shutil.copytree(ROOT, src, ignore=JUNK)
