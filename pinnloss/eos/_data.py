@@ -787,3 +787,20 @@ def example_data(**kwargs) -> EVData:
         >>> fit_eos(data).v0    # ~11.951 Å³/atom
     """
     return load(example_path(), label=kwargs.pop("label", "Cu fcc (WIEN2k, ACWF)"), **kwargs)
+
+
+def length_bucket(n: int) -> int:
+    """The padded length of an `n`-point curve: 8, 12, 16, 24, 32, 48, 64, 96, …
+
+    `fit_eos` and the diagnosis of `properties`/`assess` pad curves with zero-weight points to
+    these lengths (and batches to `batch_bucket` sizes), so a few compiled programs serve all
+    shapes; a zero weight removes a point exactly."""
+    b = 8
+    while b < n:
+        b = b * 3 // 2 if b & (b - 1) == 0 else b * 4 // 3
+    return b
+
+
+def batch_bucket(n: int) -> int:
+    """The padded batch size: 1, 2, 4, …, 64, then multiples of 64."""
+    return 1 << (n - 1).bit_length() if n <= 64 else -(-n // 64) * 64

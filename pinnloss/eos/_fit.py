@@ -27,6 +27,8 @@ from .._cache import cached_jit
 from .._lsq import least_squares
 from .._terms import DataMSE
 from ._data import EVData, check_precision
+from ._data import batch_bucket as _batch_bucket
+from ._data import length_bucket as _length_bucket
 from ._forms import (
     AbstractEOS,
     AntonSchmidt,
@@ -212,19 +214,6 @@ _fit_batch = cached_jit(
 _PAD = True
 #: Fit the four-parameter forms with one shared program (`_AnyForm`). False: one per form.
 _SHARE = True
-
-
-def _length_bucket(n: int) -> int:
-    """The padded length of an `n`-point curve: 8, 12, 16, 24, 32, 48, 64, 96, …"""
-    b = 8
-    while b < n:
-        b = b * 3 // 2 if b & (b - 1) == 0 else b * 4 // 3
-    return b
-
-
-def _batch_bucket(n: int) -> int:
-    """The padded batch size: 1, 2, 4, …, 64, then multiples of 64."""
-    return 1 << (n - 1).bit_length() if n <= 64 else -(-n // 64) * 64
 
 
 def _is_form(x) -> bool:

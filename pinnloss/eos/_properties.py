@@ -20,7 +20,7 @@ from jaxtyping import Array, ArrayLike
 from .._cache import cached_jit
 from .._derivatives import derivative, scalar_output
 from .._validate import is_concrete
-from ._data import EV_PER_A3_TO_GPA, EVData
+from ._data import EV_PER_A3_TO_GPA, EVData, batch_bucket, length_bucket
 from ._forms import FORMS, AbstractEOS
 from ._stderr import format_value, gauss_newton_cov, std_scale, t_quantile
 
@@ -325,11 +325,6 @@ def rms(model, data: EVData) -> float:
 _GRID = 65  # volumes on which E'' is sampled to find a turnover inside the data
 
 
-def _bucket(n: int) -> int:
-    """Pad curves to a few lengths (zero weights) so one compiled diagnosis serves many."""
-    return max(8, 1 << (int(n) - 1).bit_length())
-
-
 def _with_params(form, names, theta):
     return eqx.tree_at(
         lambda f: tuple(getattr(f, k) for k in names),
@@ -439,10 +434,10 @@ def diagnose(form: AbstractEOS, items: list[EVData]) -> Diagnosis:
         for k, a in leaves.items()
     }
     # pad the batch (copies of the first curve) and the curves (zero weights) to buckets
-    bp = 1 if B == 1 else _bucket(B)
+    bp = batch_bucket(B)
     pad_b = lambda a: np.concatenate([a, np.repeat(a[:1], bp - B, axis=0)])
     batch = type(form)(**{k: jnp.asarray(pad_b(a)) for k, a in safe.items()})
-    n = _bucket(max(len(d) for d in items))
+    n = length_bucket(max(len(d) for d in items))
     v = pad_b(np.stack([np.pad(d.volume, (0, n - len(d)), mode="edge") for d in items]))
     e = pad_b(np.stack([np.pad(d.energy, (0, n - len(d))) for d in items]))
     lo = np.array([d.volume.min() for d in items])
