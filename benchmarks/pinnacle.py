@@ -1,0 +1,148 @@
+"""PINNacle harness: pinnloss's recommended recipe on PINNacle problems, against PINNacle's own
+reported errors.
+
+    python benchmarks/pinnacle.py                          # every problem, default budget each
+    python benchmarks/pinnacle.py --problem Poisson2d-C --budget 60
+    python benchmarks/pinnacle.py --json                   # also one JSON object per run
+
+Each problem (benchmarks/pinnacle_problems/) runs its recipe within `--budget` seconds of wall
+time (compile included) on this machine's CPU, then its prediction is scored on PINNacle's
+test points with PINNacle's metric: the L2 relative error over all points and all output
+components together, as its `TesterCallback` computes it (src/utils/callbacks.py:
+sqrt(mean((y - y_ref)^2)) / sqrt(mean(y_ref^2))). The table prints it beside PINNacle's vanilla
+PINN and its best method (Hao et al., NeurIPS 2024, arXiv 2306.08827, main table of L2RE).
+
+With `--json` each run also prints one line `{"problem": ..., "solver": ..., "l2re": ...,
+"seconds": ..., ...}` on stdout (the table goes to stdout before it, each JSON line starts
+with `{`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import pinnacle_problems as problems  # noqa: E402
+from pinnacle_problems import l2re  # noqa: E402,F401 (the metric, re-exported)
+
+DEFAULT_BUDGET = 600.0
+
+
+def run_one(name: str, budget: float, seed: int = 0) -> dict:
+    """Run one problem's recipe and score it; the JSON record of the run."""
+    spec = problems.get(name)
+    x, y = spec.reference()
+    t0 = time.perf_counter()
+    out = spec.run(budget=budget, seed=seed)
+    total = time.perf_counter() - t0
+    pred = out.predict(x)
+    err = problems.l2re(pred, y)
+    rec = {
+        "problem": spec.name,
+        "solver": out.solver,
+        "l2re": err,
+        "seconds": round(total, 2),
+        "solve_seconds": round(out.seconds, 2),
+        "compile_seconds": round(out.compile_seconds, 2),
+        "budget": budget,
+        "steps": out.steps,
+        "loss": out.loss,
+        "heldout_residual": out.heldout,
+        "overfit_warning": out.overfit,
+        "params": out.params,
+        "points": out.points,
+        "test_points": int(len(x)),
+        "pinnacle_vanilla": spec.vanilla,
+        "pinnacle_best": spec.best,
+        "pinnacle_best_method": spec.best_method,
+        "ratio_to_best": (spec.best / err) if err > 0 and math.isfinite(spec.best) else None,
+        "seed": seed,
+        "load": os.getloadavg()[0],
+    }
+    rec.update({k: float(v) for k, v in out.extra.items()})
+    return rec
+
+
+def _finite(rec: dict) -> dict:
+    """NaN and infinities as null, so each line is strict JSON."""
+    bad = lambda v: isinstance(v, float) and not math.isfinite(v)  # noqa: E731
+    return {k: (None if bad(v) else v) for k, v in rec.items()}
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "—"
+    return f"{v:.2e}"
+
+
+def table(records: list[dict]) -> str:
+    """A Markdown table of the runs against PINNacle's reported L2RE."""
+    head = ("| problem | PINNacle vanilla | PINNacle best | pinnloss L2RE | × below best "
+            "| solver | steps | loss | held-out residual | s (load) |")  # fmt: skip
+    lines = [head, "|" + " --- |" * 10]
+    for r in records:
+        ratio = r.get("ratio_to_best")
+        extra = "".join(f"; {k} {_fmt(v)}" for k, v in r.items() if k.startswith("l2re_"))
+        warn = " ⚠ overfit" if r["overfit_warning"] else ""
+        lines.append(
+            f"| {r['problem']} | {_fmt(r['pinnacle_vanilla'])} | {_fmt(r['pinnacle_best'])} "
+            f"({r['pinnacle_best_method']}) | **{_fmt(r['l2re'])}**{extra}{warn} | "
+            f"{'—' if ratio is None else f'{ratio:.1f}×'} | {r['solver']} | {r['steps']} | "
+            f"{_fmt(r['loss'])} | {_fmt(r['heldout_residual'])} | "
+            f"{r['seconds']:.0f} ({r['load']:.1f}) |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    names = problems.available()
+    p = argparse.ArgumentParser(
+        description="pinnloss on PINNacle problems, scored with PINNacle's L2RE.",
+        epilog="problems: " + ", ".join(names),
+    )
+    p.add_argument(
+        "--problem",
+        action="append",
+        metavar="NAME",
+        help="a problem by PINNacle's name (repeatable; default: all)",
+    )
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=DEFAULT_BUDGET,
+        help=f"seconds of wall time per problem, compile included (default {DEFAULT_BUDGET:.0f})",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="also one JSON object per run")
+    args = p.parse_args(argv)  # fmt: skip
+    if not args.budget > 0 or not math.isfinite(args.budget):
+        p.error(f"--budget must be a positive number of seconds; got {args.budget}")
+    chosen = args.problem or names
+    try:
+        chosen = [problems.get(n).name for n in chosen]
+    except ValueError as e:
+        p.error(str(e))
+    records = []
+    for name in chosen:
+        rec = run_one(name, args.budget, args.seed)
+        records.append(rec)
+        if args.json:
+            print(json.dumps(_finite(rec)), flush=True)
+        else:
+            print(f"{name}: L2RE {rec['l2re']:.3e} in {rec['seconds']:.0f} s", flush=True)
+    print(table(records))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
