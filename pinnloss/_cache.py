@@ -78,7 +78,9 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> str | Non
 # is in force (the module then compiles from the persistent cache too).
 
 _EXPORT_SUBDIR = "pinnloss-export"
-_MAGIC = b"pinnloss-export-1\n"
+# an entry: magic, sha256 of the rest, length of the pickled static part, it, the program
+_MAGIC = b"pinnloss-export-2\n"
+_DIGEST = 32
 _export_dir: str | None = None
 _source_digest: str | None = None
 
@@ -153,20 +155,20 @@ class _Program:
         hit = self._loaded.get(key)
         if hit is None:
             hit = self._load(folder, key)
-        if hit is None:
+            if hit is not None:
+                try:  # the first run of a stored program also checks that it deserialises
+                    out = _run(hit, leaves)
+                except Exception:  # noqa: BLE001 - damaged past the checksum: drop, re-trace
+                    _remove(self._file(folder, key))
+                else:
+                    self._loaded[key] = hit
+                    return out
             hit = self._export(folder, key, leaves, in_tree, static)
             if hit is None:  # not exportable: traced as usual, not tried again
                 self._failed.add(key)
                 return self.jitted(*args)
-        self._loaded[key] = hit
-        call, out_static, pos = hit
-        import jax
-
-        # the result: the static part with its array slots (None there) filled in order
-        s_leaves, s_tree = jax.tree.flatten(out_static, is_leaf=_is_none)
-        for i, a in zip(pos, call(*leaves), strict=True):
-            s_leaves[i] = a
-        return jax.tree.unflatten(s_tree, s_leaves)
+            self._loaded[key] = hit
+        return _run(hit, leaves)
 
     def _key(self, args):
         import hashlib
@@ -204,6 +206,9 @@ class _Program:
         return os.path.join(folder, f"{self.name}-{key}.bin")
 
     def _load(self, folder, key):
+        """The stored program of `key`, or None: missing, or damaged (then the file is removed,
+        so `_export` writes it afresh). The checksum is checked before anything is decoded."""
+        import hashlib
         import pickle
 
         import jax
@@ -214,20 +219,23 @@ class _Program:
                 blob = fh.read()
         except OSError:
             return None
+        body = blob[len(_MAGIC) + _DIGEST :]
+        digest = blob[len(_MAGIC) : len(_MAGIC) + _DIGEST]
         try:
-            if not blob.startswith(_MAGIC):
-                raise ValueError("bad header")
-            n = int.from_bytes(blob[len(_MAGIC) : len(_MAGIC) + 8], "little")
-            start = len(_MAGIC) + 8
-            out_static, pos = pickle.loads(blob[start : start + n])
-            exp = jax.export.deserialize(bytearray(blob[start + n :]))
+            if not blob.startswith(_MAGIC) or hashlib.sha256(body).digest() != digest:
+                raise ValueError("damaged entry")
+            n = int.from_bytes(body[:8], "little")
+            out_static, pos = pickle.loads(body[8 : 8 + n])
+            exp = jax.export.deserialize(bytearray(body[8 + n :]))
             if len(exp.out_avals) != len(pos):
                 raise ValueError("inconsistent entry")
             return jax.jit(exp.call), out_static, pos
-        except Exception:  # corrupt or stale: ignored, then rewritten by _export
+        except Exception:  # noqa: BLE001 - corrupt or stale: dropped, then rewritten by _export
+            _remove(path)
             return None
 
     def _export(self, folder, key, leaves, in_tree, static):
+        import hashlib
         import pickle
 
         import equinox as eqx
@@ -253,8 +261,9 @@ class _Program:
             os.makedirs(folder, exist_ok=True)
             path = self._file(folder, key)
             tmp = f"{path}.{os.getpid()}.tmp"
+            body = len(head).to_bytes(8, "little") + head + bytes(data)
             with open(tmp, "wb") as fh:
-                fh.write(_MAGIC + len(head).to_bytes(8, "little") + head + bytes(data))
+                fh.write(_MAGIC + hashlib.sha256(body).digest() + body)
             os.replace(tmp, path)
         except OSError:
             pass  # read-only cache: this session still uses the exported program
@@ -263,6 +272,24 @@ class _Program:
 
 class _Uncacheable(Exception):
     pass
+
+
+def _run(hit, leaves):
+    """Call a stored program; the result: its static part with the array slots filled in."""
+    import jax
+
+    call, out_static, pos = hit
+    s_leaves, s_tree = jax.tree.flatten(out_static, is_leaf=_is_none)
+    for i, a in zip(pos, call(*leaves), strict=True):
+        s_leaves[i] = a
+    return jax.tree.unflatten(s_tree, s_leaves)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass  # already gone (another process), or a read-only cache
 
 
 def _is_none(x) -> bool:

@@ -65,6 +65,18 @@ def test_second_cli_run_compiles_nothing_new(tmp_path):
     traced = (tmp_path / "traced.json").read_text()
     assert (tmp_path / "first.json").read_text() == traced
     assert (tmp_path / "second.json").read_text() == traced
+    # stored programs damaged in the middle (issue 17: every later run failed with "Failed to
+    # deserialize StableHLO"): dropped, traced again and rewritten; the same results
+    for f in os.listdir(stored):
+        blob = bytearray((stored / f).read_bytes())
+        mid = len(blob) // 2
+        blob[mid : mid + 64] = bytes(range(64))
+        (stored / f).write_bytes(bytes(blob))
+    damaged = {f: (stored / f).read_bytes() for f in os.listdir(stored)}
+    assert _cli(tmp_path, cache, "--json", "healed.json") == first
+    assert (tmp_path / "healed.json").read_text() == traced
+    assert sorted(os.listdir(stored)) == sorted(damaged)
+    assert all((stored / f).read_bytes() != b for f, b in damaged.items())
 
 
 def test_enable_compilation_cache_is_one_public_call(monkeypatch, tmp_path):
@@ -178,6 +190,33 @@ def test_cached_jit_ignores_corrupt_entries_and_a_disabled_cache(monkeypatch, tm
         traces = []
         _same(_cache.cached_jit("t", _make(traces))(*_args()), ref)
         assert not traces and open(path, "rb").read() != bad
+
+    # bytes overwritten anywhere, the middle of the StableHLO included (issue 17: that
+    # deserialised and then failed at every call): caught by the checksum, re-traced, rewritten
+    def healed(bad):
+        traces = []
+        _same(_cache.cached_jit("t", _make(traces))(*_args()), ref)
+        assert traces and open(path, "rb").read() not in (bad, b"")  # re-traced, rewritten
+        traces = []
+        _same(_cache.cached_jit("t", _make(traces))(*_args()), ref)
+        return not traces  # ... and loaded by the next session
+
+    for at in (10, 60, len(good) // 2, len(good) - 100):  # magic, digest, the program
+        bad = good[:at] + bytes(range(64)) + good[at + 64 :]
+        with open(path, "wb") as fh:
+            fh.write(bad)
+        assert healed(bad), at
+    # damaged past the checksum (an entry whose digest matches garbage): the first call fails,
+    # the entry is dropped and traced again
+    import hashlib
+
+    body = good[len(_cache._MAGIC) + _cache._DIGEST :]
+    mid = len(body) // 2
+    body = body[:mid] + bytes(range(64)) + body[mid + 64 :]
+    bad = _cache._MAGIC + hashlib.sha256(body).digest() + body
+    with open(path, "wb") as fh:
+        fh.write(bad)
+    assert healed(bad)
     # a static argument without a stable repr (a lambda): traced each session, nothing stored
     fn = lambda model, x, g: g(x) * model.c[0]  # noqa: E731
     out = _cache.cached_jit("u", fn)(_args()[0], _args()[1], jnp.cos)

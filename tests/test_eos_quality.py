@@ -113,3 +113,73 @@ def test_no_dof_and_bad_arguments():
     with pytest.raises(ValueError, match="give sigma= .* or weights=, not both"):
         eos.assess(fit, four, sigma=1e-3, weights=np.ones(4))
     assert issubclass(eos.FitQualityWarning, UserWarning)
+
+
+# --- the lag-1 p-value: same numbers as before, bounded memory, an exact-cumulant tail ---
+
+
+def _old_lag1_pvalue(u, Jw, rng, draws=2000):
+    """The 0.2 implementation, kept here as the reference: one (draws, n) matrix."""
+    Q, _ = np.linalg.qr(Jw)
+    Z = rng.standard_normal((draws, Jw.shape[0]))
+    R0 = Z - (Z @ Q) @ Q.T
+    rho = lambda x: np.sum(x[..., 1:] * x[..., :-1], axis=-1) / np.sum(x * x, axis=-1)
+    r = float(rho(u))
+    return r, float((1 + np.sum(rho(R0) >= r)) / (draws + 1))
+
+
+def _bm_jacobian(n):
+    x = np.linspace(0.8, 1.2, n) ** (-2.0 / 3.0)
+    return np.stack([np.ones(n), x, x**2, x**3], axis=1)
+
+
+@pytest.mark.parametrize("n", [7, 40, 600, 2000])
+def test_lag1_pvalue_is_the_old_simulation_in_blocks(n):
+    """Up to 2000 points the p-value is the 0.2 simulation, drawn in blocks: bit-identical."""
+    from pinnloss.eos._quality import _lag1_pvalue
+
+    J = _bm_jacobian(n)
+    gen = np.random.default_rng(5)
+    for u in (gen.standard_normal(n), np.sin(np.linspace(0, 3, n)) + 0.3 * gen.standard_normal(n)):
+        assert _lag1_pvalue(u, J, np.random.default_rng(0)) == _old_lag1_pvalue(
+            u, J, np.random.default_rng(0)
+        )
+
+
+def test_lag1_tail_matches_a_large_simulation():
+    """The cumulant (Pearson) tail used above 2000 points against 20 000 simulated draws."""
+    from pinnloss.eos._quality import _lag1, _lag1_tail
+
+    n = 800
+    Q, _ = np.linalg.qr(_bm_jacobian(n))
+    gen = np.random.default_rng(3)
+    r0 = np.concatenate(
+        [_lag1(Z - (Z @ Q) @ Q.T) for Z in (gen.standard_normal((1000, n)) for _ in range(20))]
+    )
+    for q in (0.5, 0.9, 0.99, 0.998):
+        r = float(np.quantile(r0, q))
+        p_sim = float(np.mean(r0 >= r))
+        se = np.sqrt(p_sim * (1 - p_sim) / r0.size)
+        assert abs(_lag1_tail(Q, r) - p_sim) < 4 * se + 0.05 * p_sim, (q, _lag1_tail(Q, r), p_sim)
+    # residuals with a clear pattern get a tiny p-value, white ones a large one
+    assert _lag1_tail(Q, 0.5) < 1e-30 and _lag1_tail(Q, -0.2) > 0.999
+
+
+@pytest.mark.parametrize("n", [1500, 300_000])
+def test_lag1_pvalue_memory_grows_with_the_data_not_the_draws(n):
+    """Peak NumPy memory of the p-value stays a few times the Jacobian (the 0.2 code drew a
+    (2000, n) matrix: 4.8 GB at n = 300 000)."""
+    import tracemalloc
+
+    from pinnloss.eos._quality import _lag1_pvalue
+
+    J = _bm_jacobian(n)
+    u = np.random.default_rng(0).standard_normal(n)
+    tracemalloc.start()
+    try:
+        r, p = _lag1_pvalue(u, J, np.random.default_rng(0))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert 0 < p <= 1 and abs(r) < 0.05
+    assert peak < 8 * J.nbytes + 4 * 8 * (1 << 20), peak / J.nbytes  # 4 blocks of 2**20

@@ -18,6 +18,7 @@ Each check names what is wrong and what to do:
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -41,7 +42,11 @@ B0_MIN_GPA = 0.05
 B1_RANGE = (0.5, 15.0)
 #: V0 closer than this fraction of the range to either end counts as "at the edge"
 EDGE = 0.1
+#: draws of the simulated lag-1 null distribution (curves of up to `_SIMULATE_MAX` points)
 _DRAWS = 2000
+_SIMULATE_MAX = 2000
+#: numbers drawn at once in that simulation (8 MB): memory does not grow with the draws
+_BLOCK = 1 << 20
 
 
 class FitQualityWarning(UserWarning):
@@ -69,25 +74,78 @@ class Verdict:
         return self.message
 
 
+def _lag1(x) -> np.ndarray:
+    """Lag-1 autocorrelation $\\sum_i x_i x_{i+1} / \\sum_i x_i^2$ along the last axis."""
+    return np.sum(x[..., 1:] * x[..., :-1], axis=-1) / np.sum(x * x, axis=-1)
+
+
 def _lag1_pvalue(u, Jw, rng) -> tuple[float, float]:
-    """Lag-1 autocorrelation of residuals `u` and its p-value under noise.
+    r"""Lag-1 autocorrelation $\rho$ of residuals `u` and its p-value under noise.
 
     The null distribution is that of least-squares residuals of pure noise,
-    $(I - Q Q^\\top)\\varepsilon$, with $Q$ an orthonormal basis of the weighted Jacobian:
+    $(I - Q Q^\top)\varepsilon$, with $Q$ an orthonormal basis of the weighted Jacobian:
     residuals of a p-parameter fit are correlated even when the noise is not
-    (Durbin & Watson, Biometrika 37, 409 (1950)); simulated with a fixed seed.
+    (Durbin & Watson, Biometrika 37, 409 (1950)). Up to `_SIMULATE_MAX` points it is
+    simulated (`_DRAWS` draws from `rng`, in blocks of at most `_BLOCK` numbers, so memory
+    stays bounded); above, `_lag1_tail` gives it from the exact first three cumulants.
+    Memory is O(n p) either way.
     """
-    n, p = Jw.shape
+    n, _ = Jw.shape
     Q, _ = np.linalg.qr(Jw)
-    Z = rng.standard_normal((_DRAWS, n))
-    R0 = Z - (Z @ Q) @ Q.T
+    r = float(_lag1(u))
+    if n > _SIMULATE_MAX:
+        return r, _lag1_tail(Q, r)
+    rows = max(1, _BLOCK // n)
+    above = 0
+    for start in range(0, _DRAWS, rows):
+        Z = rng.standard_normal((min(rows, _DRAWS - start), n))
+        Z -= (Z @ Q) @ Q.T  # residuals of noise
+        above += int(np.sum(_lag1(Z) >= r))
+    return r, (1 + above) / (_DRAWS + 1)
 
-    def rho(x):
-        return np.sum(x[..., 1:] * x[..., :-1], axis=-1) / np.sum(x * x, axis=-1)
 
-    r = float(rho(u))
-    r0 = rho(R0)
-    return r, float((1 + np.sum(r0 >= r)) / (_DRAWS + 1))
+def _lag1_tail(Q: np.ndarray, r: float) -> float:
+    r"""$P(\rho_0 \ge r)$ for the lag-1 autocorrelation $\rho_0$ of residuals of noise.
+
+    With $M = I - QQ^\top$ and $A$ the lag-1 matrix ($A_{i,i\pm1} = 1/2$),
+    $\rho_0 \ge r \iff X = \varepsilon^\top C \varepsilon \ge 0$, $C = M(A - rI)M$. The
+    cumulants of $X$ are $\kappa_j = 2^{j-1}(j-1)!\,\mathrm{tr}\,C^j$; the traces follow
+    exactly from $p \times p$ products ($\mathrm{tr}\,A = \mathrm{tr}\,A^3 = 0$,
+    $\mathrm{tr}\,A^2 = (n-1)/2$) in O(n p²) time and O(n p) memory. $X$ is then matched
+    to $a + b\chi^2_h$ in its first three cumulants (Pearson's approximation, as in
+    J. P. Imhof, Biometrika 48, 419 (1961)), with the $\chi^2$ tail by Wilson–Hilferty.
+    Within 3 % of a 40 000-draw simulation at p = 0.01 for n ≥ 500.
+    """
+    n, p = Q.shape
+    AQ = _lag1_matrix_times(Q)
+    S1, S2, S3 = Q.T @ AQ, AQ.T @ AQ, AQ.T @ _lag1_matrix_times(AQ)
+    m = n - p
+    g1 = -np.trace(S1)  # tr(MA)
+    g2 = (n - 1) / 2 - 2 * np.trace(S2) + np.trace(S1 @ S1)  # tr((MA)^2)
+    g3 = -3 * np.trace(S3) + 3 * np.trace(S1 @ S2) - np.trace(S1 @ S1 @ S1)  # tr((MA)^3)
+    k1 = g1 - r * m
+    k2 = 2 * (g2 - 2 * r * g1 + r * r * m)
+    k3 = 8 * (g3 - 3 * r * g2 + 3 * r * r * g1 - r**3 * m)
+    if k3 == 0 or 8 * k2**3 > 1e12 * k3**2:  # no skew to speak of: normal
+        return 0.5 * math.erfc(-k1 / math.sqrt(2 * k2))
+    h = 8 * k2**3 / k3**2
+    b = abs(k3) / (4 * k2)
+
+    def chi2_tail(x, upper: bool):  # P(chi2_h >= x) or <= x, Wilson & Hilferty (1931)
+        if x <= 0:
+            return 1.0 if upper else 0.0
+        z = ((x / h) ** (1 / 3) - (1 - 2 / (9 * h))) / math.sqrt(2 / (9 * h))
+        return 0.5 * math.erfc((z if upper else -z) / math.sqrt(2))
+
+    return chi2_tail(h - k1 / b, True) if k3 > 0 else chi2_tail(h + k1 / b, False)
+
+
+def _lag1_matrix_times(X: np.ndarray) -> np.ndarray:
+    r"""$A X$ for the lag-1 matrix $A$ ($A_{i,i\pm1} = 1/2$), along the first axis."""
+    Y = np.zeros_like(X)
+    Y[1:] += X[:-1]
+    Y[:-1] += X[1:]
+    return 0.5 * Y
 
 
 def verdicts(
