@@ -292,7 +292,7 @@ def test_operator_errors():
         pde.laplacian(u, exclude=(5,))(jnp.ones(2))
     with pytest.raises(ValueError, match="leaves no axis"):
         pde.laplacian(lambda z: z[0], exclude=(0,))(jnp.ones(1))
-    with pytest.raises(ValueError, match="pde.divergence: the field must map"):
+    with pytest.raises(ValueError, match="pde.divergence: the field must have one component"):
         pde.divergence(u)(jnp.ones(2))
     with pytest.raises(ValueError, match="time_axis=3"):
         pde.dt(u, time_axis=3)(jnp.ones(2))
@@ -496,13 +496,13 @@ def test_box_distance_and_exact_boundary_values():
     got = jax.jit(jax.vmap(model))(xb)
     np.testing.assert_allclose(got, jax.vmap(g)(xb), rtol=1e-15, atol=1e-15)
     assert not np.allclose(jax.vmap(model)(xi), jax.vmap(g)(xi))  # the net acts inside
-    # only the net is trained: the distance holds no leaves; an array g has zero gradient
+    # only the net is trained: the distance and an array g are constants with no leaves
     const = pde.dirichlet(net, dist, jnp.array(0.5))
-    grads = eqx.filter_grad(lambda m: jnp.sum(jax.vmap(m)(xi) ** 2))(const)
-    assert float(grads.boundary_value) == 0.0
     n_net = sum(a.size for a in jax.tree_util.tree_leaves(eqx.filter(net, eqx.is_array)))
-    n_all = sum(a.size for a in jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_array)))
-    assert n_net == n_all
+    for m in (model, const):
+        n_all = sum(a.size for a in jax.tree_util.tree_leaves(eqx.filter(m, eqx.is_array)))
+        assert n_net == n_all
+    np.testing.assert_allclose(jax.vmap(const)(xb), 0.5, rtol=1e-15)
     with pytest.raises(ValueError, match="boundary_value has shape"):
         pde.dirichlet(net, dist, jnp.zeros(3))(xi[0])
     with pytest.raises(ValueError, match="the box has 2 axes"):
@@ -522,3 +522,174 @@ def test_hard_dirichlet_poisson_1d_least_squares():
     err = jnp.max(jnp.abs(jax.vmap(sol.model)(xt) - jnp.sin(jnp.pi * xt)))
     assert float(err) < 1e-5, float(err)
     assert float(sol.model(0.0)) == 0.0 and float(sol.model(1.0)) == 0.0
+
+
+# ------------------------------------------------------- models with several outputs
+
+
+def _field(x):
+    """(sin πx sin πy, x²y, eˣ cos y): closed-form gradients and Laplacians."""
+    return jnp.stack(
+        [
+            jnp.sin(jnp.pi * x[0]) * jnp.sin(jnp.pi * x[1]),
+            x[0] ** 2 * x[1],
+            jnp.exp(x[0]) * jnp.cos(x[1]),
+        ]
+    )
+
+
+def test_out_index_closed_forms_and_finite_differences():
+    x = jnp.array([0.3, 0.7])
+    s0, s1 = jnp.sin(jnp.pi * x)
+    c0, c1 = jnp.cos(jnp.pi * x)
+    e = jnp.exp(x[0])
+    grads = jnp.array([[jnp.pi * c0 * s1, jnp.pi * s0 * c1], [2 * x[0] * x[1], x[0] ** 2],
+                       [e * jnp.cos(x[1]), -e * jnp.sin(x[1])]])  # fmt: skip
+    laps = jnp.array([-2 * jnp.pi**2 * s0 * s1, 2 * x[1], 0.0])
+    model = _mlp(2, out=3)
+
+    @eqx.filter_jit
+    def ops(u, x):
+        return dict(
+            grad=[pde.grad(u, out=i)(x) for i in range(3)] + [pde.grad(u, out=(0, 2))(x)],
+            lap=[pde.laplacian(u, k, out=i)(x) for k in METHODS for i in range(3)],
+            laps=pde.laplacian(u, out=(0, 1, 2))(x),
+            vlap=pde.vector_laplacian(u, out=(2, 0))(x),
+            div=pde.divergence(u, out=(0, 1))(x),
+            hess=[pde.hessian(u, out=1)(x), pde.hessian(u, out=(0, 2))(x)],
+            jac=pde.jacobian(u, out=(1,))(x),
+        )
+
+    exact = ops(_field, x)
+    for i in range(3):
+        np.testing.assert_allclose(exact["grad"][i], grads[i], rtol=1e-12, atol=1e-14)
+        for k in range(len(METHODS)):
+            np.testing.assert_allclose(exact["lap"][3 * k + i], laps[i], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(exact["grad"][3], grads[jnp.array([0, 2])], rtol=1e-12)
+    np.testing.assert_allclose(exact["laps"], laps, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(exact["vlap"], laps[jnp.array([2, 0])], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(exact["div"], grads[0, 0] + grads[1, 1], rtol=1e-12)
+    np.testing.assert_allclose(
+        exact["hess"][0], [[2 * x[1], 2 * x[0]], [2 * x[0], 0.0]], atol=1e-12
+    )
+    np.testing.assert_allclose(exact["jac"], grads[1:2], rtol=1e-12)
+    # a network: against central differences of the full output
+    net = ops(model, x)
+    fdg, fdh = fd_grad(model, x), fd_hessian(model, x)
+    fdl = fd_laplacian(model, x)
+    for i in range(3):
+        np.testing.assert_allclose(net["grad"][i], fdg[i], rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose(net["lap"][i], fdl[i], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(net["laps"], fdl, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(net["div"], fdg[0, 0] + fdg[1, 1], rtol=1e-7)
+    np.testing.assert_allclose(net["hess"][1], fdh[jnp.array([0, 2])], rtol=1e-5, atol=1e-7)
+    assert net["hess"][0].shape == (2, 2) and net["jac"].shape == (1, 2)
+    # vmapped and eager agree; a gradient w.r.t. the parameters flows through out=
+    xs = jnp.stack([x, x[::-1]])
+    batched = jax.jit(jax.vmap(pde.laplacian(_field, out=(0, 1))))(xs)
+    np.testing.assert_allclose(batched[1], pde.laplacian(_field, out=(0, 1))(xs[1]), rtol=1e-12)
+    g = eqx.filter_grad(lambda m: pde.laplacian(m, out=1)(x))(model)
+    assert float(jnp.abs(g.layers[-1].weight[1]).sum()) > 0
+    assert float(jnp.abs(g.layers[-1].weight[jnp.array([0, 2])]).sum()) == 0.0
+
+
+def test_space_time_vector_model():
+    # z = (t, x, y) -> (u, v, p) with u = e^{-t} sin x cos y, v = -e^{-t} cos x sin y: ∇·(u, v) = 0
+    def ns(z):
+        t, x, y = z
+        a = jnp.exp(-t)
+        return jnp.stack([a * jnp.sin(x) * jnp.cos(y), -a * jnp.cos(x) * jnp.sin(y), t * x * y])
+
+    z = jnp.array([0.2, 0.4, 0.9])
+    u = ns(z)
+    div = eqx.filter_jit(lambda z: pde.divergence(ns, out=(0, 1), exclude=(0,))(z))(z)
+    assert abs(float(div)) < 1e-15
+    np.testing.assert_allclose(pde.dt(ns, out=(0, 1))(z), -u[:2], rtol=1e-12)
+    np.testing.assert_allclose(pde.dt(ns, out=2)(z), z[1] * z[2], rtol=1e-12)
+    np.testing.assert_allclose(pde.spatial_laplacian(ns, out=(0, 1))(z), -2 * u[:2], rtol=1e-12)
+    # a network: the spatial divergence is the sum of two finite-difference entries
+    model = _mlp(3, out=3)
+    fd = fd_grad(model, z)
+    got = pde.divergence(model, out=(1, 2), exclude=(0,))(z)
+    np.testing.assert_allclose(got, fd[1, 1] + fd[2, 2], rtol=1e-7)
+    np.testing.assert_allclose(
+        pde.spatial_laplacian(model, out=2)(z), fd_laplacian(model, z, axes=(1, 2))[2], rtol=1e-5
+    )
+
+
+def test_out_errors():
+    u = _mlp(2, out=3)
+    x = jnp.ones(2)
+    with pytest.raises(ValueError, match=r"pde.laplacian: out=3 has index 3; the model has 3"):
+        pde.laplacian(u, out=3)(x)
+    with pytest.raises(ValueError, match=r"pde.grad: out must be None, an output index"):
+        pde.grad(u, out=1.0)
+    with pytest.raises(ValueError, match=r"out must be None"):
+        pde.hessian(u, out=())
+    with pytest.raises(ValueError, match=r"pde.dt: out=0 picks components of a vector output"):
+        pde.dt(lambda z: jnp.ones((2, 2)), out=0)(x)
+    with pytest.raises(ValueError, match=r"pass out=i"):
+        pde.grad(u)(x)
+    with pytest.raises(ValueError, match=r"one component per summed input axis: shape \(1,\)"):
+        pde.divergence(u, out=(0, 1), exclude=(0,))(x)
+    with pytest.raises(ValueError, match=r"pde.dirichlet: out=5 has index 5"):
+        pde.dirichlet(u, lambda x: 1.0, 0.0, out=5)(x)
+    with pytest.raises(ValueError, match=r"boundary_value has shape \(3,\)"):
+        pde.dirichlet(u, lambda x: 1.0, jnp.zeros(3), out=(0, 1))(x)
+
+
+class _Disk(eqx.Module):
+    """A disk with an array centre, a stand-in for a `pl.geometry` domain: its bound method
+    `distance` is a pytree holding arrays."""
+
+    centre: jax.Array
+    radius: jax.Array
+
+    def distance(self, x):
+        return self.radius - jnp.linalg.norm(x - self.centre)
+
+
+def test_dirichlet_on_a_disk_exact_and_only_the_net_trains():
+    disk = _Disk(jnp.array([0.2, -0.1]), jnp.array(0.7))
+    theta = jnp.linspace(0.0, 2 * jnp.pi, 97)
+    xb = disk.centre + disk.radius * jnp.stack([jnp.cos(theta), jnp.sin(theta)], axis=1)
+    xi = disk.centre + 0.5 * disk.radius * jax.random.uniform(jax.random.key(2), (50, 2))
+    g = lambda x: jnp.stack([jnp.sin(x[0]), x[0] * x[1]])  # (u, v) on the wall
+    net = _mlp(2, out=3, seed=7)
+    analytic = lambda x: 0.49 - jnp.sum((x - jnp.array([0.2, -0.1])) ** 2)  # r² - |x - c|²
+    for dist in (disk.distance, analytic):
+        model = pde.dirichlet(net, dist, g, out=(0, 1))
+        got = eqx.filter_jit(lambda m: jax.vmap(m)(xb))(model)
+        # zero distance up to rounding: the constraint holds to ~1e-15 on the circle
+        np.testing.assert_allclose(got[:, :2], jax.vmap(g)(xb), rtol=0, atol=1e-14)
+        np.testing.assert_allclose(got[:, 2], jax.vmap(net)(xb)[:, 2], rtol=1e-15)  # free
+        inside = jax.vmap(model)(xi)
+        assert np.all(np.abs(np.asarray(inside[:, :2] - jax.vmap(g)(xi))) > 0)
+        # no leaves but the net's: not trained, no Jacobian columns
+        leaves = jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))
+        assert sum(a.size for a in leaves) == sum(
+            a.size for a in jax.tree_util.tree_leaves(eqx.filter(net, eqx.is_inexact_array))
+        )
+    # a copy built from an equal disk reuses the compiled program (constants compared by value)
+    traces = []
+
+    @eqx.filter_jit
+    def f(m, x):
+        traces.append(1)
+        return m(x)
+
+    for c in ([0.2, -0.1], [0.2, -0.1], [0.3, -0.1]):
+        f(pde.dirichlet(net, _Disk(jnp.array(c), jnp.array(0.7)).distance, g, out=(0, 1)), xi[0])
+    assert len(traces) == 2
+
+    # built under jit (a traced centre): the centre stays a leaf, with its gradient stopped
+    @eqx.filter_jit
+    def loss_and_grad(c):
+        model = pde.dirichlet(net, _Disk(c, jnp.array(0.7)).distance, g, out=(0, 1))
+        value, grads = eqx.filter_value_and_grad(lambda m: jnp.sum(jax.vmap(m)(xi) ** 2))(model)
+        return value, grads.distance.__self__.centre
+
+    value, gc = loss_and_grad(disk.centre)
+    ref = jnp.sum(jax.vmap(pde.dirichlet(net, disk.distance, g, out=(0, 1)))(xi) ** 2)
+    np.testing.assert_allclose(value, ref, rtol=1e-12)
+    assert np.all(np.asarray(gc) == 0.0)

@@ -10,6 +10,22 @@ and return a function of that point, for use inside `pl.Residual` functions:
 
 Space-time models take one vector `z = (t, x_1, ..., x_d)` with time on axis `time_axis`
 (0 by default): `pde.dt(u)(z) - pde.spatial_laplacian(u)(z)` is the heat residual.
+
+Models with several outputs (Navier-Stokes: $(u, v, p)$): every operator takes `out=`, an
+output index `i` (the operator of component $i$, as for a scalar model) or a sequence of
+indices (one result per chosen component, stacked first). Shapes, for a point of shape `(d,)`:
+
+| operator | scalar model or `out=i` | `out=(i, j, ...)`, `k` indices |
+| --- | --- | --- |
+| `grad` | `(d,)` | `(k, d)` |
+| `laplacian`, `spatial_laplacian` | `()` | `(k,)` |
+| `dt` | `()` | `(k,)` |
+| `hessian` | `(d, d)` | `(k, d, d)` |
+| `divergence` | — | `()`, with `k` = the number of axes summed |
+
+`jacobian`, `vector_laplacian`, `dt` and `hessian` also take any output shape with `out=None`
+(the output shape first); `grad` and `laplacian` then need a scalar (or `(1,)`) output, which
+catches a model returning `(k,)` where one component was meant.
 """
 
 from __future__ import annotations
@@ -85,11 +101,64 @@ def _scalar(where: str, u: Callable) -> Callable:
         if out.shape not in ((), (1,)):
             raise ValueError(
                 f"pde.{where}: the model must return a scalar (shape () or (1,)); got shape "
-                f"{out.shape}. For vector outputs use pde.jacobian or pde.vector_laplacian."
+                f"{out.shape}. For a model with several outputs pass out=i (component i) or "
+                "out=(i, j, ...) (one result per component)."
             )
         return jnp.reshape(out, ())
 
     return f
+
+
+Out = int | Sequence[int] | None
+
+
+def _check_out(where: str, out: Out) -> int | tuple[int, ...] | None:
+    """`out` as None, an int or a non-empty tuple of ints; a `ValueError` otherwise."""
+    if out is None:
+        return None
+    is_int = lambda i: isinstance(i, (int, np.integer)) and not isinstance(i, bool)
+    if is_int(out):
+        return int(out)
+    if isinstance(out, Sequence) and not isinstance(out, str) and len(out) > 0:
+        if all(is_int(i) for i in out):
+            return tuple(int(i) for i in out)
+    raise ValueError(
+        f"pde.{where}: out must be None, an output index or a non-empty sequence of indices; "
+        f"got {out!r}."
+    )
+
+
+def _select(where: str, u: Callable, out: Out) -> Callable:
+    """`u` restricted to the components `out` of its vector output (shape `()` for an index,
+    `(k,)` for `k` indices); `u` itself for `out=None`."""
+    out = _check_out(where, out)
+    if out is None:
+        return u
+    picks = (out,) if isinstance(out, int) else out
+
+    def f(x):
+        y = jnp.asarray(u(x))
+        if y.ndim != 1:
+            raise ValueError(
+                f"pde.{where}: out={out!r} picks components of a vector output of shape (k,); "
+                f"the model returns shape {y.shape}."
+            )
+        k = y.shape[0]
+        bad = [i for i in picks if not -k <= i < k]
+        if bad:
+            raise ValueError(
+                f"pde.{where}: out={out!r} has index {bad[0]}; the model has {k} outputs."
+            )
+        return y[out] if isinstance(out, int) else y[np.asarray(out)]
+
+    return f
+
+
+def _scalar_or_picked(where: str, u: Callable, out: Out) -> Callable:
+    """A scalar function for `out=None` (a scalar model) or an index; the picked vector for a
+    sequence of indices."""
+    f = _select(where, u, out)
+    return f if isinstance(_check_out(where, out), tuple) else _scalar(where, f)
 
 
 def _axes(where: str, x: Array, exclude: Sequence[int]) -> tuple[int, ...]:
@@ -154,54 +223,82 @@ def _check_method(where: str, method: str) -> None:
         raise ValueError(f"pde.{where}: method must be one of {_METHODS}; got {method!r}.")
 
 
-def grad(u: Callable) -> Callable:
-    r"""The gradient $\nabla u$ of a scalar model, as a function of the point.
+def grad(u: Callable, *, out: Out = None) -> Callable:
+    r"""The gradient $\nabla u$ of a scalar model (or of chosen outputs) at a point.
 
     Args:
-        u: a model `u(x)` returning shape `()` or `(1,)`; `x` a scalar or shape `(d,)`.
+        u: a model `u(x)`; `x` a scalar or shape `(d,)`. With `out=None` it must return
+            shape `()` or `(1,)`.
+        out: for a model with outputs of shape `(k,)`: an index `i` ($\nabla u_i$, shape
+            `(d,)`) or a sequence of indices (one gradient per row, shape `(len(out), d)`).
 
     Returns:
-        `x -> ∇u(x)`, shape `x.shape` (for a scalar point, $u'(x)$).
+        `x -> ∇u(x)`, shape `x.shape` (for a scalar point, $u'(x)$); `(len(out),) + x.shape`
+        for a sequence `out`.
 
     Example:
         >>> def flux(model, x):
         ...     return pde.grad(model)(x) @ normal - q(x)
-        >>> term = pl.Residual(flux, boundary_points)
+        >>> dp = pde.grad(ns_model, out=2)(x)        # ∇p of a (u, v, p) model
     """
-    f = _scalar("grad", u)
+    f = _scalar_or_picked("grad", u, out)
+    if isinstance(_check_out("grad", out), tuple):
+        return lambda x: _jac(f, _point("grad", x))
     return lambda x: jax.grad(f)(_point("grad", x))
 
 
-def divergence(v: Callable) -> Callable:
-    r"""The divergence $\nabla\cdot v = \sum_i \partial_i v_i$ of a vector field $v: R^d \to R^d$.
+def divergence(v: Callable, *, out: Out = None, exclude: Sequence[int] = ()) -> Callable:
+    r"""The divergence $\nabla\cdot v = \sum_i \partial_i v_i$ of a vector field.
+
+    Component $i$ of the field pairs with the $i$-th input axis not in `exclude`, so the
+    velocity divergence of a space-time Navier-Stokes model $z = (t, x, y) \mapsto (u, v, p)$
+    is `pde.divergence(model, out=(0, 1), exclude=(0,))`. One forward-mode product per axis.
 
     Args:
-        v: a model returning shape `(d,)` at a point of shape `(d,)` (or a scalar at a scalar).
+        v: a model returning shape `(d,)` at a point of shape `(d,)` (or a scalar at a scalar);
+            with `out`, the chosen components form the field.
+        out: a sequence of output indices forming the field (one per summed axis).
+        exclude: input axes left out (the time axis).
 
     Returns:
-        `x -> ∇·v(x)`, a scalar; the trace of the forward-mode Jacobian.
+        `x -> ∇·v(x)`, a scalar.
 
     Example:
-        >>> def continuity(model, x):            # incompressible flow, ∇·u = 0
-        ...     return pde.divergence(model)(x)
+        >>> def continuity(model, x):            # incompressible flow, ∂u/∂x + ∂v/∂y = 0
+        ...     return pde.divergence(model, out=(0, 1))(x)
         >>> term = pl.Residual(continuity, points)
     """
+    field = _select("divergence", v, out)
+    exclude = tuple(exclude)
 
     def div(x):
         x = _point("divergence", x)
-        out = jax.eval_shape(v, x)
-        if out.shape != x.shape:
+        axes = _axes("divergence", x, exclude)
+        shape = jax.eval_shape(field, x).shape
+        want = x.shape if x.ndim == 0 else (len(axes),)
+        if shape != want:
             raise ValueError(
-                f"pde.divergence: the field must map a point of shape {x.shape} to the same "
-                f"shape; got output shape {out.shape}."
+                f"pde.divergence: the field must have one component per summed input axis: "
+                f"shape {want} at a point of shape {x.shape}"
+                + (f" with exclude={exclude}" if exclude else "")
+                + f"; got output shape {shape}"
+                + (f" (out={out!r})." if out is not None else ".")
             )
-        j = jax.jacfwd(v)(x)
-        return j if x.ndim == 0 else jnp.trace(j)
+        if x.ndim == 0:
+            return jax.jvp(field, (x,), (jnp.ones_like(x),))[1]
+        basis = jnp.eye(x.shape[0], dtype=x.dtype)[jnp.asarray(axes)]
+
+        def along(i, e):
+            return jax.jvp(field, (x,), (e,))[1][i]
+
+        return jnp.sum(jax.vmap(along)(jnp.arange(len(axes)), basis))
 
     return div
 
 
-def laplacian(u: Callable, method: str = "auto", *, exclude: Sequence[int] = ()) -> Callable:
+def laplacian(
+    u: Callable, method: str = "auto", *, exclude: Sequence[int] = (), out: Out = None
+) -> Callable:
     r"""The Laplacian $\Delta u = \sum_i \partial^2 u / \partial x_i^2$ of a scalar model.
 
     Sums over the input axes not in `exclude` (the time axis of a space-time model).
@@ -220,20 +317,24 @@ def laplacian(u: Callable, method: str = "auto", *, exclude: Sequence[int] = ())
       within ~25% (fwd_over_rev never over 1.27x the best); taylor is slowest at d = 5.
 
     Args:
-        u: a model `u(x)` returning shape `()` or `(1,)`; `x` a scalar or shape `(d,)`.
+        u: a model `u(x)` returning shape `()` or `(1,)` (or `(k,)` with `out`); `x` a
+            scalar or shape `(d,)`.
         method: `"auto"`, `"hessian_trace"`, `"fwd_over_rev"` or `"taylor"`.
         exclude: input axes left out of the sum, e.g. `(0,)` for time first.
+        out: for a model with outputs of shape `(k,)`: an index `i` ($\Delta u_i$, a
+            scalar) or a sequence of indices (one Laplacian per component, shape
+            `(len(out),)`, computed together).
 
     Returns:
-        `x -> Δu(x)`, a scalar (for a scalar point, $u''(x)$).
+        `x -> Δu(x)`, a scalar (for a scalar point, $u''(x)$), or `(len(out),)`.
 
     Example:
         >>> def poisson(model, x):                  # -Δu = f
         ...     return -pde.laplacian(model)(x) - f(x)
-        >>> term = pl.Residual(poisson, points)
+        >>> lap_uv = pde.laplacian(ns_model, out=(0, 1))(x)   # (Δu, Δv) of a (u, v, p) model
     """
     _check_method("laplacian", method)
-    f = _scalar("laplacian", u)
+    f = _scalar_or_picked("laplacian", u, out)
     exclude = tuple(exclude)
 
     def lap(x):
@@ -243,53 +344,61 @@ def laplacian(u: Callable, method: str = "auto", *, exclude: Sequence[int] = ())
     return lap
 
 
-def vector_laplacian(u: Callable, method: str = "auto", *, exclude: Sequence[int] = ()) -> Callable:
+def vector_laplacian(
+    u: Callable, method: str = "auto", *, exclude: Sequence[int] = (), out: Out = None
+) -> Callable:
     r"""The component-wise Laplacian $(\Delta u_1, \dots, \Delta u_k)$ of a model $R^d \to R^k$.
 
-    Same methods and `exclude` as `pde.laplacian`; any output shape is kept.
+    Same methods and `exclude` as `pde.laplacian`; any output shape is kept. For a `(k,)`
+    output, `pde.laplacian(u, out=range(k))` is the same.
 
     Args:
         u: a model `u(x)`, any output shape; `x` a scalar or shape `(d,)`.
         method: `"auto"`, `"hessian_trace"`, `"fwd_over_rev"` or `"taylor"`.
         exclude: input axes left out of the sum.
+        out: an index or a sequence of indices of a `(k,)` output (default: all of it).
 
     Returns:
-        `x -> Δu(x)`, shaped as `u(x)`.
+        `x -> Δu(x)`, shaped as `u(x)` (or as the chosen components).
 
     Example:
         >>> def stokes(model, x):                    # -Δv + ∇p = f, velocity part
-        ...     return -pde.vector_laplacian(velocity(model))(x) + pde.grad(pressure(model))(x)
+        ...     return -pde.vector_laplacian(model, out=(0, 1))(x) + pde.grad(model, out=2)(x)
         >>> term = pl.Residual(stokes, points)
     """
     _check_method("vector_laplacian", method)
+    f = _select("vector_laplacian", u, out)
     exclude = tuple(exclude)
 
     def lap(x):
         x = _point("vector_laplacian", x)
-        return _second(u, x, _axes("vector_laplacian", x, exclude), method)
+        return _second(f, x, _axes("vector_laplacian", x, exclude), method)
 
     return lap
 
 
-def spatial_laplacian(u: Callable, time_axis: int = 0, method: str = "auto") -> Callable:
+def spatial_laplacian(
+    u: Callable, time_axis: int = 0, method: str = "auto", *, out: Out = None
+) -> Callable:
     r"""The Laplacian over space of a space-time model $u(z)$, $z = (t, x)$: $\Delta_x u$.
 
-    `pde.laplacian(u, method, exclude=(time_axis,))`.
+    `pde.laplacian(u, method, exclude=(time_axis,), out=out)`.
 
     Args:
-        u: a scalar model of one vector `z`, time on axis `time_axis`.
+        u: a scalar model of one vector `z`, time on axis `time_axis` (or `(k,)` with `out`).
         time_axis: the axis of `z` holding time (default 0).
         method: as in `pde.laplacian`.
+        out: as in `pde.laplacian`.
 
     Example:
         >>> def heat(model, z):                      # u_t = κ Δu
         ...     return pde.dt(model)(z) - kappa * pde.spatial_laplacian(model)(z)
         >>> term = pl.Residual(heat, pde.time_box(0.0, 1.0, [0.0], [1.0]).sobol(1024, 0))
     """
-    return laplacian(u, method, exclude=(time_axis,))
+    return laplacian(u, method, exclude=(time_axis,), out=out)
 
 
-def dt(u: Callable, time_axis: int = 0) -> Callable:
+def dt(u: Callable, time_axis: int = 0, *, out: Out = None) -> Callable:
     r"""The time derivative $\partial u / \partial t$ of a space-time model $u(z)$, $z = (t, x)$.
 
     One forward-mode product along the time axis; any output shape.
@@ -297,15 +406,17 @@ def dt(u: Callable, time_axis: int = 0) -> Callable:
     Args:
         u: a model of one vector `z` (a scalar `t` for an ODE), time on axis `time_axis`.
         time_axis: the axis of `z` holding time (default 0).
+        out: an index (a scalar result) or a sequence of indices of a `(k,)` output.
 
     Returns:
-        `z -> ∂u/∂t(z)`, shaped as `u(z)`.
+        `z -> ∂u/∂t(z)`, shaped as `u(z)` (or as the chosen components).
 
     Example:
         >>> def advection(model, z):                 # u_t + c u_x = 0, z = (t, x)
         ...     return pde.dt(model)(z) + c * pde.grad(model)(z)[1]
         >>> term = pl.Residual(advection, points)
     """
+    f = _select("dt", u, out)
 
     def d(z):
         z = _point("dt", z)
@@ -317,53 +428,58 @@ def dt(u: Callable, time_axis: int = 0) -> Callable:
                     f"pde.dt: time_axis={time_axis} but the point has shape {z.shape}."
                 )
             e = jnp.zeros_like(z).at[time_axis].set(1)
-        return jax.jvp(u, (z,), (e,))[1]
+        return jax.jvp(f, (z,), (e,))[1]
 
     return d
 
 
-def jacobian(u: Callable) -> Callable:
+def _jac(u: Callable, x: Array) -> Array:
+    """`jax.jacrev` when `u` has fewer output entries than `x`, `jax.jacfwd` otherwise."""
+    shape = jax.eval_shape(u, x).shape
+    if math.prod(shape) < x.size:
+        return jax.jacrev(u)(x)
+    return jax.jacfwd(u)(x)
+
+
+def jacobian(u: Callable, *, out: Out = None) -> Callable:
     r"""The Jacobian $J_{ij} = \partial u_i / \partial x_j$ of a model, as a function of the point.
 
     Reverse mode when the output has fewer entries than the input, forward mode otherwise.
 
     Args:
         u: a model `u(x)`, any output shape; `x` a scalar or shape `(d,)`.
+        out: an index or a sequence of indices of a `(k,)` output (default: all of it).
 
     Returns:
-        `x -> J(x)`, shape `u(x).shape + x.shape`.
+        `x -> J(x)`, shape `u(x).shape + x.shape` (the chosen components' shape first).
 
     Example:
         >>> def strain(model, x):                    # ε = (∇v + ∇vᵀ) / 2
-        ...     j = pde.jacobian(model)(x)
+        ...     j = pde.jacobian(model, out=(0, 1))(x)
         >>> eps = 0.5 * (j + j.T)
     """
-
-    def jac(x):
-        x = _point("jacobian", x)
-        out = jax.eval_shape(u, x)
-        if math.prod(out.shape) < x.size:
-            return jax.jacrev(u)(x)
-        return jax.jacfwd(u)(x)
-
-    return jac
+    f = _select("jacobian", u, out)
+    return lambda x: _jac(f, _point("jacobian", x))
 
 
-def hessian(u: Callable) -> Callable:
+def hessian(u: Callable, *, out: Out = None) -> Callable:
     r"""The Hessian $H_{ij} = \partial^2 u / \partial x_i \partial x_j$ (forward over reverse).
 
     Args:
         u: a model `u(x)`, any output shape; `x` a scalar or shape `(d,)`.
+        out: an index or a sequence of indices of a `(k,)` output (default: all of it).
 
     Returns:
-        `x -> H(x)`, shape `u(x).shape + x.shape + x.shape`.
+        `x -> H(x)`, shape `u(x).shape + x.shape + x.shape` (the chosen components' shape
+        first: `(d, d)` for `out=i`).
 
     Example:
         >>> def biharmonic_part(model, x):
         ...     return jnp.sum(pde.hessian(model)(x) ** 2)
         >>> term = pl.Residual(biharmonic_part, points)
     """
-    return lambda x: jax.jacfwd(jax.jacrev(u))(_point("hessian", x))
+    f = _select("hessian", u, out)
+    return lambda x: jax.jacfwd(jax.jacrev(f))(_point("hessian", x))
 
 
 # --------------------------------------------------------------------- collocation points
@@ -715,56 +831,172 @@ def box_distance(lower: ArrayLike, upper: ArrayLike) -> BoxDistance:
     return BoxDistance(as_tuple(lo), as_tuple(hi))
 
 
+@jax.tree_util.register_pytree_node_class
+class _Frozen:
+    """A pytree of constants held by value, with no leaves of its own: never trained, never
+    counted by `eqx.is_inexact_array` (so `pl.least_squares` puts no Jacobian column on it),
+    compared and hashed by value (an equal copy reuses a compiled program). `.value` gives
+    the tree back, arrays as JAX arrays. Build with `_freeze`."""
+
+    __slots__ = ("_treedef", "_leaves", "_hash")
+
+    def __init__(self, treedef, leaves: tuple, key: tuple):
+        self._treedef, self._leaves, self._hash = treedef, leaves, hash(key)
+
+    @property
+    def value(self):
+        leaves = [jnp.asarray(a) if isinstance(a, np.ndarray) else a for a in self._leaves]
+        return jax.tree_util.tree_unflatten(self._treedef, leaves)
+
+    def tree_flatten(self):
+        return (), self
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        return aux
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, _Frozen) or self._hash != other._hash:
+            return False
+        if self._treedef != other._treedef or len(self._leaves) != len(other._leaves):
+            return False
+        for a, b in zip(self._leaves, other._leaves):
+            if isinstance(a, np.ndarray) != isinstance(b, np.ndarray):
+                return False
+            if isinstance(a, np.ndarray):
+                if a.dtype != b.dtype or not np.array_equal(a, b, equal_nan=True):
+                    return False
+            elif a is not b and a != b:
+                return False
+        return True
+
+    def __repr__(self) -> str:
+        return f"Frozen({self.value!r})"
+
+
+def _freeze(tree):
+    """`tree` as a `_Frozen` constant when all its array leaves are concrete and its other
+    leaves hashable; `tree` itself otherwise (built under `jit`/`vmap`: tracers)."""
+    import hashlib
+
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    kept, key = [], [treedef]
+    for a in leaves:
+        if isinstance(a, jax.core.Tracer):
+            return tree
+        if eqx.is_array(a):
+            a = np.array(a)  # a private copy
+            a.setflags(write=False)
+            digest = hashlib.blake2b(a.tobytes(), digest_size=16).digest()
+            key.append((a.shape, a.dtype.str, digest))
+        else:
+            key.append(a)
+        kept.append(a)
+    try:
+        hash(tuple(key))
+    except TypeError:
+        return tree
+    return _Frozen(treedef, tuple(kept), tuple(key))
+
+
+def _thaw(x):
+    """The value of a `_Frozen`; any other pytree with its array leaves' gradients stopped."""
+    if isinstance(x, _Frozen):
+        return x.value
+    return jax.tree_util.tree_map(lambda a: jax.lax.stop_gradient(a) if eqx.is_array(a) else a, x)
+
+
 class HardDirichlet(eqx.Module):
     r"""A model satisfying a Dirichlet condition exactly: $u(x) = g(x) + D(x)\,N(x)$.
 
-    `net` is trained; `distance` and `boundary_value` are fixed (any array leaves they hold
-    pass through `jax.lax.stop_gradient`). Built by `pde.dirichlet`.
+    Only `net` is trained. `distance` and `boundary_value` are fixed: held as constants
+    (no array leaves, so no parameters for `pl.fit` / `pl.least_squares`) when they were
+    concrete at build time; built under `jit`/`vmap`, their array leaves pass through
+    `jax.lax.stop_gradient`. With `out` set, only those output components are constrained.
+    Built by `pde.dirichlet`.
     """
 
     net: Any
     distance: Any
     boundary_value: Any
+    out: int | tuple[int, ...] | None = eqx.field(static=True, default=None)
 
     def __call__(self, x) -> Array:
-        fixed = lambda t: jax.tree_util.tree_map(
-            lambda a: jax.lax.stop_gradient(a) if eqx.is_array(a) else a, t
-        )
-        g, dist = fixed(self.boundary_value), fixed(self.distance)
+        g, dist = _thaw(self.boundary_value), _thaw(self.distance)
         gx = g(x) if callable(g) else g
-        out = jnp.asarray(self.net(x))
+        y = jnp.asarray(self.net(x))
         gx, dx = jnp.asarray(gx), jnp.asarray(dist(x))
-        if dx.shape != ():
+        if dx.shape not in ((), (1,)):
             raise ValueError(f"pde.dirichlet: distance(x) must be a scalar; got shape {dx.shape}.")
-        if jnp.broadcast_shapes(gx.shape, out.shape) != out.shape:
+        dx = jnp.reshape(dx, ())
+        if self.out is None:
+            part = y
+        else:
+            if y.ndim != 1:
+                raise ValueError(
+                    f"pde.dirichlet: out={self.out!r} picks components of a vector output of "
+                    f"shape (k,); the network returns shape {y.shape}."
+                )
+            picks = (self.out,) if isinstance(self.out, int) else self.out
+            bad = [i for i in picks if not -y.shape[0] <= i < y.shape[0]]
+            if bad:
+                raise ValueError(
+                    f"pde.dirichlet: out={self.out!r} has index {bad[0]}; the network has "
+                    f"{y.shape[0]} outputs."
+                )
+            idx = self.out if isinstance(self.out, int) else np.asarray(self.out)
+            part = y[idx]
+        try:
+            fits = jnp.broadcast_shapes(gx.shape, part.shape) == part.shape
+        except ValueError:
+            fits = False
+        if not fits:
             raise ValueError(
-                f"pde.dirichlet: boundary_value has shape {gx.shape} but the network returns "
-                f"{out.shape} per point; they must broadcast to the network's shape."
+                f"pde.dirichlet: boundary_value has shape {gx.shape} but the constrained "
+                f"output has shape {part.shape} per point; they must broadcast to it."
             )
-        return gx + dx * out
+        hard = (gx + dx * part).astype(jnp.result_type(gx, dx, part))
+        if self.out is None:
+            return hard
+        return y.astype(hard.dtype).at[idx].set(hard)
 
 
-def dirichlet(net, distance: Callable, boundary_value: Callable | ArrayLike = 0.0) -> HardDirichlet:
+def dirichlet(
+    net, distance: Callable, boundary_value: Callable | ArrayLike = 0.0, *, out: Out = None
+) -> HardDirichlet:
     r"""Wrap a network so that it meets $u = g$ on the boundary exactly: $u = g + D\,N$.
 
-    $D$ must vanish on the boundary (and nowhere inside); $g$ must equal the boundary data
-    there (any smooth extension inside). The result is an `eqx.Module` model: fit it with
-    `pl.fit` / `pl.least_squares` and no boundary term. Only `net` learns: array leaves
-    of `distance` and `boundary_value` have their gradients stopped.
+    $D$ must vanish on the boundary and be positive inside: any callable `x -> scalar`,
+    such as `pde.box_distance`, a geometry's signed distance (`domain.distance` of
+    `pl.geometry`, positive inside) or a closed form (for a disk, $r^2 - |x - c|^2$). $g$
+    must equal the boundary data there (any smooth extension inside). The result is an
+    `eqx.Module` model: fit it with `pl.fit` / `pl.least_squares` and no boundary term.
+    Only `net` learns: `distance` and `boundary_value`, when concrete, are stored as
+    constants with no array leaves (not parameters, not in the Jacobian); built under a
+    transformation, their array leaves have their gradients stopped. A distance with a
+    kink (a polygon's exact distance) gives derivatives that jump across its medial axis;
+    a smooth approximate distance (Sukumar & Srivastava 2022) avoids that.
 
     Args:
         net: the network $N$, called on one point.
-        distance: $D(x)$, a scalar, zero on the boundary (e.g. `pde.box_distance`).
+        distance: $D(x)$, a scalar, zero on the boundary and positive inside.
         boundary_value: $g(x)$, a function of the point or a constant (default 0).
+        out: for a network with outputs of shape `(k,)`, the index or indices constrained
+            (the velocity `(0, 1)` of a `(u, v, p)` model); the others pass through.
 
     Example:
         >>> net = eqx.nn.MLP("scalar", "scalar", 16, 2, activation=jnp.tanh, key=key)
         >>> model = pde.dirichlet(net, pde.box_distance(0.0, 1.0), 0.0)
-        >>> sol = pl.least_squares(model, pl.Residual(poisson, x))
+        >>> disk = pde.dirichlet(net2, lambda x: 1.0 - x @ x, 0.0)   # unit disk, u = 0 on it
 
     Reference: Lagaris, Likas, Fotiadis, IEEE Trans. Neural Netw. 9 (1998) 987;
     Sukumar & Srivastava, Comput. Methods Appl. Mech. Engrg. 389 (2022) 114333.
     """
     if not callable(distance):
         raise ValueError(f"pde.dirichlet: distance must be callable; got {type(distance)}.")
-    return HardDirichlet(net, distance, boundary_value)
+    return HardDirichlet(
+        net, _freeze(distance), _freeze(boundary_value), _check_out("dirichlet", out)
+    )
