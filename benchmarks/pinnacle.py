@@ -38,12 +38,13 @@ from pinnacle_problems import l2re  # noqa: E402,F401 (the metric, re-exported)
 DEFAULT_BUDGET = 600.0
 
 
-def run_one(name: str, budget: float, seed: int = 0) -> dict:
-    """Run one problem's recipe and score it; the JSON record of the run."""
+def run_one(name: str, budget: float, seed: int = 0, options: dict | None = None) -> dict:
+    """Run one problem's recipe and score it; the JSON record of the run. `options` go to
+    the recipe (`--set n_interior=4000`)."""
     spec = problems.get(name)
     x, y = spec.reference()
     t0 = time.perf_counter()
-    out = spec.run(budget=budget, seed=seed)
+    out = spec.run(budget=budget, seed=seed, **(options or {}))
     total = time.perf_counter() - t0
     pred = out.predict(x)
     err = problems.l2re(pred, y)
@@ -67,6 +68,7 @@ def run_one(name: str, budget: float, seed: int = 0) -> dict:
         "pinnacle_best_method": spec.best_method,
         "ratio_to_best": (spec.best / err) if err > 0 and math.isfinite(spec.best) else None,
         "seed": seed,
+        "options": options or {},
         "load": os.getloadavg()[0],
     }
     rec.update({k: float(v) for k, v in out.extra.items()})
@@ -124,9 +126,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="also one JSON object per run")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a recipe option, e.g. --set n_interior=4000 (repeatable; for "
+        "experiments: the table's figures use the defaults)",
+    )
     args = p.parse_args(argv)  # fmt: skip
     if not args.budget > 0 or not math.isfinite(args.budget):
         p.error(f"--budget must be a positive number of seconds; got {args.budget}")
+    options = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            p.error(f"--set takes KEY=VALUE with KEY a recipe option name; got {item!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
     chosen = args.problem or names
     try:
         chosen = [problems.get(n).name for n in chosen]
@@ -134,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(str(e))
     records = []
     for name in chosen:
-        rec = run_one(name, args.budget, args.seed)
+        rec = run_one(name, args.budget, args.seed, options)
         records.append(rec)
         if args.json:
             print(json.dumps(_finite(rec)), flush=True)

@@ -42,7 +42,7 @@ PROBLEMS: dict[str, str] = {
     "Poisson2d-CG": "poisson2d_cg",
     "Heat2d-MS": "heat2d_ms",
     "NS2d-C": "ns2d_c",
-    "Wave1d-C": "wave1d_c",
+    "HNd": "hnd",
 }
 
 
@@ -216,6 +216,57 @@ def uniform_grid(lo, hi, n: int) -> np.ndarray:
     return np.array(list(itertools.product(*axes)), np.float64)
 
 
+# ---------------------------------------------------------------- geometry by hand
+
+
+@dataclasses.dataclass(frozen=True)
+class RectMinusDisks:
+    """A rectangle [lo, hi] with disjoint disks (centre, radius) inside it removed, sampled
+    uniformly (numpy; until pl.geometry lands).
+
+    `interior(n, rng)`: n points uniform in the domain (rejection from the rectangle).
+    `boundary(n, rng)`: n points spread by length: (points on the rectangle's sides, points
+    on the circles).
+    """
+
+    lo: tuple[float, float]
+    hi: tuple[float, float]
+    disks: tuple[tuple[float, float, float], ...]
+
+    def contains(self, x: np.ndarray) -> np.ndarray:
+        lo, hi = np.asarray(self.lo), np.asarray(self.hi)
+        ok = ((x >= lo) & (x <= hi)).all(1)
+        for cx, cy, r in self.disks:
+            ok &= np.hypot(x[:, 0] - cx, x[:, 1] - cy) > r
+        return ok
+
+    def interior(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        out = np.zeros((0, 2))
+        while len(out) < n:
+            x = rng.uniform(self.lo, self.hi, (2 * n, 2))
+            out = np.concatenate([out, x[self.contains(x)]])
+        return out[:n]
+
+    def boundary(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        (x0, y0), (x1, y1) = self.lo, self.hi
+        w, h = x1 - x0, y1 - y0
+        circ = np.array([2 * math.pi * r for *_, r in self.disks])
+        rect = 2 * (w + h)
+        nr = int(round(n * rect / (rect + circ.sum())))
+        s = rng.uniform(0, rect, nr)
+        # walk the perimeter: bottom, right, top, left
+        xs = np.select([s < w, s < w + h, s < 2 * w + h], [x0 + s, x1, x1 - (s - w - h)],
+                       x0)  # fmt: skip
+        ys = np.select([s < w, s < w + h, s < 2 * w + h], [y0, y0 + (s - w), y1],
+                       y1 - (s - 2 * w - h))  # fmt: skip
+        nc = n - nr
+        k = rng.choice(len(self.disks), nc, p=circ / circ.sum())
+        th = rng.uniform(0, 2 * math.pi, nc)
+        d = np.asarray(self.disks)[k]
+        ci = d[:, :2] + d[:, 2:] * np.stack([np.cos(th), np.sin(th)], 1)
+        return np.stack([xs, ys], 1), ci
+
+
 # ---------------------------------------------------------------- shared recipe pieces
 
 
@@ -303,3 +354,29 @@ def overfit_check(name: str, loss: float, heldout: float, factor: float = 100.0)
         )  # fmt: skip
         return True
     return False
+
+
+@eqx.filter_jit
+def _mean_square(residual_fn, model, pts):
+    r = jax.vmap(lambda x: jnp.ravel(jnp.asarray(residual_fn(model, x))))(pts)
+    return jnp.mean(jnp.sum(r**2, axis=-1))
+
+
+def finish(name: str, run, objective, residual_fn, fresh, *, pde_term: str = "pde",
+           extra: dict | None = None) -> Outcome:  # fmt: skip
+    """The `Outcome` of a `least_squares_for` run: the mean over points of
+    |residual_fn(model, x)|² at the training points of term `pde_term` and at as many `fresh`
+    points, the overfit check on the two, the prediction function."""
+    sol, seconds, compile_s, warned = run
+    train_pts = next(t.points for t in objective.terms if getattr(t, "name", None) == pde_term)
+    fresh = np.asarray(fresh)[: len(train_pts)]  # same shape: one compile for both
+    train = _mean_square(residual_fn, sol.model, jnp.asarray(train_pts))
+    heldout = _mean_square(residual_fn, sol.model, jnp.asarray(fresh))
+    train, heldout = float(train), float(heldout)
+    flagged = overfit_check(name, train, heldout) or warned
+    points = sum(int(t.points.shape[0]) for t in objective.terms if hasattr(t, "points"))
+    return Outcome(
+        predict=predictor(sol.model), solver="lm", steps=int(sol.steps), loss=float(sol.loss),
+        heldout=heldout, seconds=seconds, compile_seconds=compile_s, overfit=flagged,
+        extra=dict(extra or {}), params=n_params(sol.model), points=points,
+    )  # fmt: skip
