@@ -289,6 +289,49 @@ def write_checkpoint(
             pass
 
 
+#: The counters each kind of checkpoint carries in `meta`: `(name, minimum)` of whole
+#: numbers, and pairs `(a, b)` with `meta[a] <= meta[b]`. Other kinds: any JSON object.
+_META = {
+    "tree": ((), ()),
+    "solve": ((("done", 0), ("rows", 0)), (("rows", "done"),)),  # steps done, history rows
+    "sweep": ((("done", 0), ("n", 1)), (("done", "n"),)),  # fits done of n
+}
+_HEADER_KEYS = ("fingerprint", "kind", "meta", "payload_size")
+
+
+def _whole(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _header_problem(header, payload_bytes: int) -> str:
+    """What is wrong with a checkpoint header (every field: type, range), or ""."""
+    if not isinstance(header, dict) or sorted(header) != sorted(_HEADER_KEYS):
+        keys = sorted(header) if isinstance(header, dict) else type(header).__name__
+        return f"has fields {keys}, not {list(_HEADER_KEYS)}"
+    kind, meta, fp, size = (header[k] for k in ("kind", "meta", "fingerprint", "payload_size"))
+    if not isinstance(kind, str) or not kind:
+        return f"kind is {kind!r}, not a name"
+    if not _whole(size) or size != payload_bytes:
+        return f"payload_size is {size!r} but {payload_bytes} bytes of arrays follow"
+    named = fp.items() if isinstance(fp, dict) else [("", fp)]
+    if not all(isinstance(k, str) and isinstance(h, str) and h for k, h in named):
+        return "fingerprint is not a string or a dict of named strings"
+    if not isinstance(meta, dict):
+        return f"meta is a {type(meta).__name__}, not an object"
+    if kind not in _META:
+        return ""
+    counters, order = _META[kind]
+    if sorted(meta) != sorted(name for name, _ in counters):
+        return f"meta of a {kind!r} checkpoint has {sorted(meta)}, not {[n for n, _ in counters]}"
+    for name, least in counters:
+        if not _whole(meta[name]) or meta[name] < least:
+            return f"meta {name} is {meta[name]!r}, not a whole number >= {least}"
+    for a, b in order:
+        if meta[a] > meta[b]:
+            return f"meta {a} = {meta[a]} exceeds {b} = {meta[b]}"
+    return ""
+
+
 class RawCheckpoint(NamedTuple):
     """A verified checkpoint whose payload is not yet read (see `tree_from_bytes`)."""
 
@@ -347,13 +390,17 @@ def read_raw(
         )
     try:
         header = json.loads(data[start : start + n_header].decode())
-        saved_kind, meta = header["kind"], header["meta"]
-        saved_fp, size = header["fingerprint"], header["payload_size"]
-        payload = data[start + n_header : -_DIGEST]
-        if len(payload) != size or not isinstance(meta, dict):
-            raise ValueError("payload size")
     except Exception as e:  # noqa: BLE001 - a well-summed file with a bad header
         raise ValueError(f"{where}: {shown} is corrupt: bad header ({e}).") from None
+    problem = _header_problem(header, len(data) - start - n_header - _DIGEST)
+    if problem:
+        raise ValueError(
+            f"{where}: {shown} is corrupt or forged: its header {problem}; delete it or use "
+            "another path."
+        )
+    saved_kind, meta = header["kind"], header["meta"]
+    saved_fp = header["fingerprint"]
+    payload = data[start + n_header : -_DIGEST]
     if saved_kind != kind:
         raise ValueError(
             f"{where}: {shown} is a pinnloss checkpoint of kind {saved_kind!r}, not {kind!r}: "

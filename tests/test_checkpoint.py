@@ -423,9 +423,10 @@ def test_fit_checkpoint_reports_failures_at_their_step(tmp_path):
     assert int(straight.failed_step) == int(chunked.failed_step) == NAN_AT
     assert int(chunked.failed_term) == int(straight.failed_term)
     for k in straight.history:
-        assert chunked.history[k].shape == (1000,)
+        # the history holds the steps that ran (issue 17), up to the failing one
+        assert chunked.history[k].shape == straight.history[k].shape == (int(straight.steps),)
         np.testing.assert_allclose(chunked.history[k], straight.history[k], rtol=1e-12)
-    assert np.isnan(chunked.history["total"][NAN_AT:]).all()
+    assert int(straight.steps) >= NAN_AT
     assert np.isfinite(chunked.history["total"][:NAN_AT]).all()
     assert tree_allclose(
         eqx.filter(chunked.model, eqx.is_array), eqx.filter(straight.model, eqx.is_array)
@@ -500,3 +501,80 @@ def test_checkpoint_is_a_low_level_layer():
     # function-level imports included: no import runs upward
     assert pinnloss_imports("_checkpoint.py") <= {"_validate"}
     assert "_fit" not in pinnloss_imports("_sweep.py")
+
+
+def forged(path, **changes):
+    """Rewrite a checkpoint's JSON header with `changes` (None deletes a field; `meta.x` sets
+    a counter) and a valid checksum: only the header validation can refuse it."""
+    import hashlib
+    import json
+
+    data = path.read_bytes()
+    start = len(_checkpoint.MAGIC) + _checkpoint._PREFIX.size
+    _, n = _checkpoint._PREFIX.unpack_from(data, len(_checkpoint.MAGIC))
+    header = json.loads(data[start : start + n])
+    for k, v in changes.items():
+        where, k = (header["meta"], k[5:]) if k.startswith("meta_") else (header, k)
+        if v is None:
+            where.pop(k)
+        else:
+            where[k] = v
+    head = json.dumps(header).encode()
+    body = (
+        _checkpoint.MAGIC
+        + _checkpoint._PREFIX.pack(_checkpoint.VERSION, len(head))
+        + head
+        + data[start + n : -_checkpoint._DIGEST]
+    )
+    out = path.with_name("forged-" + path.name)
+    out.write_bytes(body + hashlib.sha256(body).digest())
+    return out
+
+
+def test_forged_headers_are_refused_by_field(tmp_path):
+    """Issue 17: a header with step -5 and a valid checksum ended in a NumPy broadcast error;
+    every field is now checked for type and range, and the message names it."""
+    p = tmp_path / "fit.ckpt"
+    model = make_model()
+    ckfit(model, OBJ, OPT, steps=6, checkpoint=p, checkpoint_every=3)
+    cases = {
+        "meta done is -5, not a whole number >= 0": {"meta_done": -5},
+        "meta done is 2.5": {"meta_done": 2.5},
+        "meta done is True": {"meta_done": True},
+        "meta rows is '3'": {"meta_rows": "3"},
+        "meta rows = 6 exceeds done = 3": {"meta_done": 3},
+        "meta of a 'solve' checkpoint has \\['done'\\], not": {"meta_rows": None},
+        "meta of a 'solve' checkpoint has \\['done', 'extra', 'rows'\\]": {"meta_extra": 1},
+        "meta is a list": {"meta": [1, 2]},
+        "payload_size is -1 but": {"payload_size": -1},
+        "payload_size is 10 but": {"payload_size": 10},
+        "kind is 3, not a name": {"kind": 3},
+        "fingerprint is not a string": {"fingerprint": {"model": 5}},
+        "has fields \\['fingerprint', 'kind', 'meta'\\]": {"payload_size": None},
+        "has fields .*'x'": {"x": 0},
+    }
+    for msg, change in cases.items():
+        bad = forged(p, **change)
+        match = f"fit: .*forged-fit.ckpt' is corrupt or forged: its header {msg}"
+        with pytest.raises(ValueError, match=match):
+            ckfit(model, OBJ, OPT, steps=9, checkpoint=bad, checkpoint_every=3)
+    # the header rewritten unchanged still resumes, to the result of an unbroken run
+    resumed = ckfit(model, OBJ, OPT, steps=9, checkpoint=forged(p), checkpoint_every=3)
+    straight = ckfit(model, OBJ, OPT, steps=9, checkpoint=None)
+    np.testing.assert_allclose(resumed.history["total"], straight.history["total"], rtol=1e-12)
+    # a sweep checkpoint: done beyond n
+    sp = tmp_path / "sweep.ckpt"
+    _checkpoint.write_checkpoint(
+        sp, kind="sweep", meta={"done": 2, "n": 4}, fingerprint={"function": "f"}, tree=()
+    )
+    for msg, change in {
+        "meta done = 5 exceeds n = 4": {"meta_done": 5},
+        "meta n is 0, not a whole number >= 1": {"meta_n": 0, "meta_done": 0},
+    }.items():
+        with pytest.raises(ValueError, match=f"w: .* its header {msg}"):
+            _checkpoint.read_raw(forged(sp, **change), kind="sweep", fingerprint=None, where="w")
+    # save_checkpoint's files carry an empty meta
+    tp = tmp_path / "tree.ckpt"
+    pl.save_checkpoint(tp, model)
+    with pytest.raises(ValueError, match="load_checkpoint: .* has \\['done'\\], not \\[\\]"):
+        pl.load_checkpoint(forged(tp, meta_done=1), like=model)
