@@ -18,7 +18,7 @@ from ._lazy import attach
 from ._version import __version__ as __version__
 
 #: Public submodules, imported on first attribute access.
-_SUBMODULES = ("balancing", "eos", "losses", "optimizers", "pde", "plot")
+_SUBMODULES = ("balancing", "eos", "geometry", "losses", "optimizers", "pde", "plot")
 
 #: Public name → private module that defines it (same name there).
 _EXPORTS = {
@@ -74,6 +74,7 @@ __getattr__, __dir__ = attach(__name__, _SUBMODULES, _EXPORTS)
 if TYPE_CHECKING:  # what static tools see; the same names as _SUBMODULES and _EXPORTS
     from . import balancing as balancing
     from . import eos as eos
+    from . import geometry as geometry
     from . import losses as losses
     from . import optimizers as optimizers
     from . import pde as pde

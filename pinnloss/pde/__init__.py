@@ -12,6 +12,15 @@ Space-time models take one vector `z = (t, x_1, ..., x_d)` with time on axis `ti
 (0 by default): `pde.dt(u)(z) - pde.spatial_laplacian(u)(z)` is the heat residual.
 """
 
+# constructive geometry (also `pl.geometry`; its Box is `pl.geometry.Box`, pde.Box is the older
+# box of collocation points)
+from ._geometry import Ball as Ball
+from ._geometry import Disk as Disk
+from ._geometry import Interval as Interval
+from ._geometry import Polygon as Polygon
+from ._geometry import Rectangle as Rectangle
+from ._geometry import Sphere as Sphere
+from ._geometry import TimeDomain as TimeDomain
 from ._operators import _AUTO as _AUTO
 from ._operators import Box as Box
 from ._operators import BoxDistance as BoxDistance
@@ -49,4 +58,11 @@ __all__ = [
     "BoxDistance",
     "dirichlet",
     "box_distance",
+    "Interval",
+    "Rectangle",
+    "Disk",
+    "Sphere",
+    "Ball",
+    "Polygon",
+    "TimeDomain",
 ]
