@@ -39,6 +39,7 @@ _EXPORTS = {
     "per_sample_losses": "._samples",
     "RESULTS": "._solution",
     "NonFiniteLossError": "._solution",
+    "OverfitWarning": "._solution",
     "Solution": "._solution",
     "SolveError": "._solution",
     "solve": "._solve",
@@ -96,6 +97,7 @@ if TYPE_CHECKING:  # what static tools see; the same names as _SUBMODULES and _E
     from ._samples import per_sample_losses as per_sample_losses
     from ._solution import RESULTS as RESULTS
     from ._solution import NonFiniteLossError as NonFiniteLossError
+    from ._solution import OverfitWarning as OverfitWarning
     from ._solution import Solution as Solution
     from ._solution import SolveError as SolveError
     from ._solve import solve as solve

@@ -34,6 +34,11 @@ def fit(
     checkpoint_every: int | None = None,
     history: bool = True,
     callback: Callable[[int, float, Any], Any] | None = None,
+    time_limit: float | None = None,
+    resample: str | None = None,
+    resample_every: int | None = None,
+    update: Callable[[int, Any, Any], Any] | None = None,
+    key: Any = None,
 ) -> Solution:
     """Minimise `objective(model)` with an Optax optimizer for `steps` steps.
 
@@ -62,6 +67,11 @@ def fit(
         checkpoint_every: steps between checkpoints.
         history: record each term per step (`history=False`: nothing per step).
         callback: `callback(step, loss, model)` between chunks; return True to stop.
+        time_limit: seconds (compilation included), checked between compiled calls; the
+            fit then ends with `pl.RESULTS.time_limit_reached` and its last model (not an
+            error; `.converged` is False).
+        resample, resample_every, update, key: draw new points for terms over a domain
+            and update the objective between chunks; as in `pl.solve`.
 
     Returns:
         A `pl.Solution` with `.model`, `.history`, `.opt_state`, `.loss`, `.failed_step`.
@@ -80,5 +90,6 @@ def fit(
         "fit", model, objective, OptaxSolver(optimizer), max_steps=steps, state=opt_state,
         filter_spec=filter_spec, throw=throw, history=history, progress=progress,
         callback=callback, chunk_size=chunk_size, checkpoint=checkpoint,
-        checkpoint_every=checkpoint_every,
+        checkpoint_every=checkpoint_every, time_limit=time_limit, resample=resample,
+        resample_every=resample_every, update=update, key=key,
     )  # fmt: skip

@@ -79,6 +79,11 @@ def least_squares(
     chunk_size: int | None = None,
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
+    time_limit: float | None = None,
+    resample: str | None = None,
+    resample_every: int | None = None,
+    update: Callable[[int, Any, Any], Any] | None = None,
+    key: Any = None,
 ) -> Solution:
     r"""Minimise a sum-of-squares objective by Levenberg–Marquardt.
 
@@ -96,8 +101,10 @@ def least_squares(
     Args:
         model: an Equinox module (or pytree) whose inexact arrays are fitted.
         objective: a square term or weighted sum of square terms.
-        max_steps: iteration limit; reaching it without converging is a failure
-            (`throw=True` raises `pl.SolveError`).
+        max_steps: iteration limit; reaching it without converging ends the solve with
+            `pl.RESULTS.max_steps_reached` and the last iterate — not a success
+            (`.converged` is False), not an error (no raise, unlike optimistix's
+            `throw=True`: a PINN or E(V) user treats a budget as a budget).
         tol: stop when a step changes the parameters by less than `tol` relative, or an
             accepted step lowers the loss by less than `tol` relative.
         atol: stop when the loss is at or below `atol`.
@@ -111,9 +118,18 @@ def least_squares(
         state: a previous `.state` to continue from (keeps the damping).
         history, progress, callback, chunk_size, checkpoint, checkpoint_every: as in
             `pl.solve`.
-        throw: raise unless the solve succeeds: a non-finite start or Jacobian
-            (`pl.NonFiniteLossError`, naming the term) or `max_steps` reached
-            (`pl.SolveError`); under `jax.jit` via `eqx.error_if`.
+        time_limit: seconds (compilation included), checked between compiled calls; ends
+            with `pl.RESULTS.time_limit_reached`, not an error. As in `pl.solve`.
+        resample, resample_every, key: draw new points for terms over a domain
+            (`pl.Residual(fn, domain, n=...)`) every `resample_every` steps, `"uniform"` or
+            `"rad"`, without recompiling; as in `pl.solve`.
+        update: `update(step, model, objective) -> objective` between chunks, e.g. new
+            loss-balancing weights (`pl.balancing.reweight`); as in `pl.solve`.
+        throw: raise on a failure: a non-finite start or Jacobian (`pl.NonFiniteLossError`,
+            naming the term); under `jax.jit` via `eqx.error_if`. Budgets never raise.
+
+    A PDE solve over a domain reports the held-out residual (fresh points) beside the loss
+    (`.stats`, `.history`) and warns `pl.OverfitWarning` when the loss is far below it.
 
     Returns:
         A `pl.Solution` (`.model`, `.loss`, `.steps`, `.reason`, `.converged`, `.history`).
@@ -121,6 +137,9 @@ def least_squares(
     Example:
         >>> result = pl.least_squares(model, pl.DataMSE(x, y) + 1e2 * pl.Derivative(v0, 1, 0.0))
         >>> result.loss, result.reason
+        >>> pde = pl.Residual(poisson, pl.pde.box(0.0, 1.0), n=200)
+        >>> sol = pl.least_squares(net, pde, time_limit=60, resample="rad", resample_every=50)
+        >>> sol.stats["heldout/residual"]
     """
     where = "least_squares"
     if solver is None:
@@ -136,5 +155,6 @@ def least_squares(
         where, model, objective, solver, max_steps=max_steps, state=state,
         filter_spec=filter_spec, throw=throw, history=history, progress=progress,
         callback=callback, chunk_size=chunk_size, checkpoint=checkpoint,
-        checkpoint_every=checkpoint_every,
+        checkpoint_every=checkpoint_every, time_limit=time_limit, resample=resample,
+        resample_every=resample_every, update=update, key=key,
     )  # fmt: skip

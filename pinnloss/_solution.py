@@ -10,7 +10,15 @@ from jaxtyping import Array
 
 from ._validate import is_concrete
 
-__all__ = ["RESULTS", "Solution", "SolveError", "NonFiniteLossError", "is_success"]
+__all__ = [
+    "RESULTS",
+    "Solution",
+    "SolveError",
+    "NonFiniteLossError",
+    "OverfitWarning",
+    "is_success",
+    "is_failure",
+]
 
 
 class RESULTS(eqx.Enumeration):
@@ -28,8 +36,8 @@ class RESULTS(eqx.Enumeration):
         "its floor in this precision)"
     )
     max_steps_reached = (
-        "the solver did not converge within max_steps steps; raise max_steps, loosen tol, or "
-        "pass throw=False to keep the last iterate"
+        "the step budget (max_steps) ran out before the solver converged; the last iterate is "
+        "returned (raise max_steps or loosen tol to converge)"
     )
     nonfinite_start = "the loss is not finite at the starting model"
     nonfinite_jacobian = (
@@ -37,6 +45,11 @@ class RESULTS(eqx.Enumeration):
         "no step could be taken"
     )
     nonfinite_loss = "the loss became non-finite during the fit"
+    # appended last: the codes of the items above stay those stored in older checkpoints
+    time_limit_reached = (
+        "the time limit (time_limit) ran out before the solver converged; the last iterate is "
+        "returned (raise time_limit or max_steps to go on, or pass state= to continue)"
+    )
 
 
 _SUCCESS = (
@@ -50,12 +63,34 @@ _SUCCESS = (
 )
 
 
-def is_success(result: RESULTS) -> Array:
-    """True where `result` is one of the success codes (works traced and batched)."""
-    out = result == _SUCCESS[0]
-    for r in _SUCCESS[1:]:
+# a budget that runs out is an ordinary end: not a success (`.converged` is False), but
+# not a failure either (`throw=True` does not raise)
+_BUDGET = (RESULTS.max_steps_reached, RESULTS.time_limit_reached)
+# every end that `throw=True` accepts
+_NOT_FAILURE = _SUCCESS + _BUDGET
+
+
+def _any_of(result: RESULTS, items) -> Array:
+    out = result == items[0]
+    for r in items[1:]:
         out = out | (result == r)
     return out
+
+
+def is_success(result: RESULTS) -> Array:
+    """True where `result` is one of the success codes (works traced and batched)."""
+    return _any_of(result, _SUCCESS)
+
+
+def is_failure(result: RESULTS) -> Array:
+    """True where `result` is a failure (non-finite values): not running, not a success and
+    not a budget (`max_steps_reached`, `time_limit_reached`) that ran out."""
+    return ~(_any_of(result, _NOT_FAILURE) | (result == RESULTS.running))
+
+
+class OverfitWarning(UserWarning):
+    """A PDE solve whose loss at its training points is far below the residual at fresh
+    points: the model fits the points but not the equation between them."""
 
 
 def _messages(result: RESULTS) -> list[str]:
@@ -70,15 +105,23 @@ class Solution(eqx.Module):
         model: the fitted model (for a failed fit: the last model with a finite loss).
         loss: the objective at `model`.
         steps: steps taken (iterations, accepted or not).
-        result: why it stopped, a `pl.RESULTS` item; `.reason` gives the words,
-            `.converged` whether it is a success.
+        result: why it stopped, a `pl.RESULTS` item; `sol.reason` gives the words
+            (`pl.RESULTS[sol.result]` too), `.converged` whether it is a success. A budget
+            that ran out (`max_steps_reached`, `time_limit_reached`) is not a success and not
+            a failure: `.converged` is False and `throw=True` does not raise.
         history: `{name: values}` of each unweighted term per step plus `"total"`, the
-            weighted objective; entry `i` is evaluated before step `i`, entries after the
-            last step are NaN. `None` when recorded with `history=False`.
+            weighted objective; entry `i` is evaluated before step `i`. Eagerly each array
+            is `steps` long (only the steps that ran). Inside `jax.jit` / `jax.vmap` /
+            `pl.sweep` the length must be static: `max_steps` rows, NaN after the last step.
+            Terms that report a held-out residual (a `pl.Residual` over a domain) add
+            `"heldout/<name>"`: NaN except at the ends of chunks, where it was measured.
+            `None` when recorded with `history=False`.
         state: the solver's state, to continue (`state=` / `opt_state=`).
         stats: scalars of the solve: `initial_loss`, `accepted` (LM), `failed_step`
             (first step whose loss was non-finite, -1 if none), `failed_term` (index of
-            the first non-finite term there, -1 if none or unknown).
+            the first non-finite term there, -1 if none or unknown), `seconds` (eager runs:
+            wall time including compilation), and `heldout/<name>` (the held-out mean squared
+            residual of each domain term at the returned model).
     """
 
     model: Any
@@ -105,7 +148,8 @@ class Solution(eqx.Module):
     @property
     def converged(self) -> Array:
         """True for a success: converged, stalled at the floor, a fixed budget used up, or
-        stopped by the callback."""
+        stopped by the callback. False for a budget that ran out before convergence
+        (`max_steps_reached`, `time_limit_reached`) and for a failure."""
         return is_success(self.result)
 
     @property

@@ -46,6 +46,11 @@ def solve(
     chunk_size: int | None = None,
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
+    time_limit: float | None = None,
+    resample: str | None = None,
+    resample_every: int | None = None,
+    update: Callable[[int, Any, Any], Any] | None = None,
+    key: Any = None,
 ) -> Solution:
     r"""Minimise `objective(model)` with `solver`, compiled as one loop run in chunks.
 
@@ -60,13 +65,18 @@ def solve(
         solver: `pl.OptaxSolver(optax.adam(1e-3))`, `pl.LevenbergMarquardt()`, or any
             `pl.AbstractSolver`.
         max_steps: the step budget. A solver that converges stops earlier; one that does
-            not (Optax) uses it all, which counts as success.
+            not (Optax) uses it all, which counts as success. A converging solver that runs
+            out of it ends with `pl.RESULTS.max_steps_reached` and its last iterate: not a
+            success (`.converged` is False) but not an error either (no raise). Optimistix
+            raises on `max_steps` with `throw=True`; here a budget is a budget — a PINN or
+            E(V) user who sets one means to spend it and read the result.
         state: a solver state to continue from (`solution.state`).
         filter_spec: which leaves are fitted (default: all inexact arrays).
-        throw: raise unless the result is a success (`pl.SolveError`, or
-            `pl.NonFiniteLossError` naming the step and term); under `jax.jit` via
-            `eqx.error_if`. With `throw=False` read `.result` / `.reason`.
-        history: record each term per step (`False` saves `max_steps × terms` floats).
+        throw: raise for a failure only — a non-finite loss, gradient or Jacobian
+            (`pl.NonFiniteLossError` naming the step and term); under `jax.jit` via
+            `eqx.error_if`. A budget that runs out (`max_steps`, `time_limit`) never raises.
+            With `throw=False` read `.result` / `.reason` for failures too.
+        history: record each term per step (eagerly only the steps that ran are kept).
         progress: a tqdm bar between chunks.
         callback: `callback(step, loss, model)` between chunks; return True to stop.
         chunk_size: steps per compiled call (default: all, or ~10 chunks with a bar).
@@ -74,6 +84,29 @@ def solve(
             again with the same problem it resumes and ends as if it had never stopped;
             a file of another problem is refused.
         checkpoint_every: steps between checkpoints (default 1000).
+        time_limit: seconds of wall time from the call, compilation included (it is time
+            the user waits), checked on the host between compiled calls; when it runs out
+            the solve ends with `pl.RESULTS.time_limit_reached` and its last iterate (not an
+            error). Without `chunk_size` the calls are sized from the measured step time
+            (about `time_limit / 20` each), so the overshoot is a fraction of the limit
+            beyond the first call's compilation. Refused under `jax.jit` / `vmap`.
+        resample: `"uniform"` or `"rad"`: draw new points for every term over a domain
+            (`pl.Residual(fn, domain, n=...)`) every `resample_every` steps (default 100),
+            at the same count, so the loop does not recompile; RAD (Wu et al. 2023) draws
+            them where the residual is large. The solver's state restarts at the same
+            iterate (damping / optimizer state kept).
+        resample_every: steps between draws.
+        update: `update(step, model, objective) -> objective`, called between chunks (every
+            `chunk_size` steps; default ~10 times a run), returning the objective with new
+            arrays of the same shapes (weights, points): loss balancing such as
+            `pl.balancing.ntk_weights` inside a second-order solve, without recompiling.
+        key: the PRNG key of the draws (held-out points, resampling; default key 0).
+
+    Terms over a domain report their held-out residual — the mean squared residual at
+    fresh points — in `.stats["heldout/<name>"]` (at the returned model) and in
+    `.history["heldout/<name>"]` (at the start and between chunks), and a solve whose
+    loss ends far below it (held-out above 100× the training value and above 1e-8 of its
+    starting value) warns `pl.OverfitWarning`: more points, or `resample=`.
 
     Returns:
         A `pl.Solution` (`.model`, `.loss`, `.steps`, `.result`, `.history`, `.state`).
@@ -91,7 +124,8 @@ def solve(
         "solve", model, objective, solver, max_steps=max_steps, state=state,
         filter_spec=filter_spec, throw=throw, history=history, progress=progress,
         callback=callback, chunk_size=chunk_size, checkpoint=checkpoint,
-        checkpoint_every=checkpoint_every,
+        checkpoint_every=checkpoint_every, time_limit=time_limit, resample=resample,
+        resample_every=resample_every, update=update, key=key,
     )  # fmt: skip
 
 

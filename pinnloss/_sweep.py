@@ -25,7 +25,7 @@ from ._checkpoint import (
 )
 from ._distributed import gather, spans_processes, to_global
 from ._driver import collect_failures, describe_failure
-from ._solution import _SUCCESS, RESULTS, SolveError, is_success
+from ._solution import _NOT_FAILURE, RESULTS, SolveError, is_failure
 from ._validate import check_int, is_concrete
 
 __all__ = ["sweep"]
@@ -141,7 +141,8 @@ def _raise_failures(solves, outcomes, n: int, result) -> None:
         raise err
 
 
-_SUCCESS_CODES = np.asarray([int(r._value) for r in _SUCCESS])
+# ends that are not failures: successes and budgets that ran out (max_steps, time_limit)
+_SUCCESS_CODES = np.asarray([int(r._value) for r in _NOT_FAILURE])
 
 
 def _as_result(code):
@@ -306,7 +307,7 @@ def sweep(
     if not is_concrete(outcomes):
         # sweep itself traced (inside jit / eval_shape): the host cannot look; error_if
         for (where, _), o in zip(solves, outcomes):
-            ok = jax.vmap(is_success)(_as_result(o["code"][:n]))
+            ok = ~jax.vmap(is_failure)(_as_result(o["code"][:n]))
             out = eqx.error_if(
                 out,
                 ~ok,

@@ -119,6 +119,25 @@ class AbstractTerm(eqx.Module):
             return Objective.of(self)
         return NotImplemented
 
+    # ---- the points protocol the driver uses (it imports no term class): `collocation`:
+    # residuals of an equation at collocation points (a PDE term); `resamplable`: the term
+    # draws fresh points (`resample`) and measures its value on them (`heldout`)
+    collocation: ClassVar[bool] = False
+
+    @property
+    def resamplable(self) -> bool:
+        """Whether `resample` and `heldout` draw fresh points (a term over a domain)."""
+        return False
+
+    def resample(self, key, model, method: str = "uniform") -> AbstractTerm:
+        """This term with new points of the same shape (`"uniform"` or `"rad"`); itself
+        when it has no domain to draw from."""
+        return self
+
+    def heldout(self, model, key) -> Array | None:
+        """The term's value at fresh points (a held-out estimate); None without a domain."""
+        return None
+
 
 class AbstractSquareTerm(AbstractTerm):
     r"""A term that is a mean of squared residuals, $\frac1n\sum_i r_i^2$.
@@ -412,29 +431,86 @@ class DataLoss(AbstractTerm):
         return jnp.asarray(self.loss(pred, self.y))
 
 
+def _is_domain(obj) -> bool:
+    """A domain to draw points from: `sample_interior(n, key=)` (pl.geometry) or
+    `uniform(n, key)` (pl.pde.box / time_box); arrays are points."""
+    if isinstance(obj, (jax.Array, np.ndarray, list, tuple)) or np.isscalar(obj):
+        return False
+    return callable(getattr(obj, "sample_interior", None)) or callable(
+        getattr(obj, "uniform", None)
+    )
+
+
+def _draw(domain, n: int, key) -> Array:
+    """`n` uniform points inside `domain`."""
+    if callable(getattr(domain, "sample_interior", None)):
+        return jnp.asarray(domain.sample_interior(n, key=key))
+    return jnp.asarray(domain.uniform(n, key))
+
+
 class Residual(AbstractSquareTerm):
     r"""Mean squared residual of `fn(model, x)` over collocation points, $\frac1N\sum_i |r(x_i)|^2$.
 
     `fn` returns the residual at *one* point (a scalar or an array); it is vmapped over
-    the leading axis of `points`. A PDE residual, e.g. for $u'' = g$:
+    the leading axis of `points`. `points` is an array of points, or a domain to draw `n`
+    uniform points from (anything with `sample_interior(n, key=)`, e.g. a `pl.geometry`
+    shape, or `uniform(n, key)`, e.g. `pl.pde.box`). A term over a domain can draw fresh
+    points of the same shape between compiled chunks (`resample=` of `pl.least_squares`,
+    `pl.solve`, `pl.fit`: uniform, or RAD, Wu et al. 2023, via `pl.pde.rad_resample`)
+    without recompiling, and every solve reports its held-out residual — its value at
+    `n` fresh points — in `.stats` and `.history` (`"heldout/<name>"`).
+
+    Args:
+        fn: `fn(model, x)`, the residual at one point.
+        points: `(N, ...)` points, or a domain.
+        n: the number of points drawn from a domain (only with a domain).
+        key: the PRNG key of the first draw (default `jax.random.key(0)`).
+        name: the term's name in histories and breakdowns.
 
     Example:
         >>> def poisson(model, x):
         ...     return jax.grad(jax.grad(model))(x) - jnp.sin(x)
         >>> term = pl.Residual(poisson, jnp.linspace(0, 1, 64))
+        >>> term = pl.Residual(poisson, pl.pde.box(0.0, 1.0), n=64)   # over a domain
+
+    Reference (RAD): C. Wu, M. Zhu, Q. Tan, Y. Kartha, L. Lu, Comput. Methods Appl. Mech.
+    Engrg. 403 (2023) 115671.
     """
 
     fn: Callable[[Any, Array], Array] = eqx.field(static=True)
     points: Array
     name: str = eqx.field(static=True)
+    domain: Any = None
+    rad_candidates: int = eqx.field(static=True, default=10)
 
-    def __init__(self, fn: Callable, points, *, name: str = "residual"):
+    collocation: ClassVar[bool] = True
+
+    def __init__(self, fn: Callable, points, *, n: int | None = None, key=None, name="residual"):
         where = f"Residual({name!r})"
         if not callable(fn):
             raise ValueError(f"{where}: fn must be callable fn(model, x); got {type(fn).__name__}.")
         self.fn = fn
-        self.points = as_data(where, "points", points)
         self.name = name
+        self.rad_candidates = 10
+        if _is_domain(points):
+            if n is None:
+                raise ValueError(f"{where}: a domain needs n=, the number of points to draw.")
+            n = check_int(where, "n", n, minimum=1)
+            key = jax.random.key(0) if key is None else key
+            self.points = as_data(where, "points", _draw(points, n, key))
+            self.domain = points
+        else:
+            if n is not None:
+                raise ValueError(
+                    f"{where}: n= is for a domain to draw points from; points were given "
+                    f"(shape {np.shape(points)})."
+                )
+            self.points = as_data(where, "points", points)
+            self.domain = None
+
+    @property
+    def resamplable(self) -> bool:
+        return self.domain is not None
 
     def residuals(self, model) -> Array:
         fn = self.fn
@@ -444,6 +520,42 @@ class Residual(AbstractSquareTerm):
         r = self.residuals(model)
         # mean over points of |r(x_i)|^2: sum over each point's components
         return jnp.ravel(r) / jnp.sqrt(jnp.asarray(r.shape[0], r.dtype))
+
+    def _fresh(self, n: int, key) -> Array:
+        pts = _draw(self.domain, n, key).astype(self.points.dtype)
+        return pts.reshape((n,) + self.points.shape[1:])
+
+    def resample(self, key, model, method: str = "uniform") -> Residual:
+        """This term with `N` new points from its domain: uniform, or RAD (`rad_resample`
+        with $k = c = 1$ from `rad_candidates × N` uniform candidates, drawn by the
+        residual of `model`). Same shape and dtype: a solve on it reuses its compiled loop."""
+        if self.domain is None:
+            return self
+        n = self.points.shape[0]
+        if method == "uniform":
+            pts = self._fresh(n, key)
+        elif method == "rad":
+            from .pde._operators import rad_resample  # a pure function; pde imports no term
+
+            k1, k2 = jax.random.split(key)
+            cand = self._fresh(self.rad_candidates * n, k1)
+            r = jax.vmap(lambda x: jnp.asarray(self.fn(model, x)))(cand)
+            pts = rad_resample(k2, cand, r, n)
+        else:
+            raise ValueError(
+                f"Residual({self.name!r}).resample: method must be 'uniform' or 'rad'; "
+                f"got {method!r}."
+            )
+        return eqx.tree_at(lambda t: t.points, self, pts)
+
+    def heldout(self, model, key) -> Array | None:
+        r"""The mean squared residual at `N` fresh uniform points of the domain (None
+        without one): $\frac1N\sum_j |r(\tilde x_j)|^2$, the term's value off its points."""
+        if self.domain is None:
+            return None
+        pts = self._fresh(self.points.shape[0], key)
+        r = jax.vmap(lambda x: jnp.asarray(self.fn(model, x)))(pts)
+        return jnp.sum(r.reshape(r.shape[0], -1) ** 2) / r.shape[0]
 
     def pointwise(self):
         fn, n = self.fn, self.points.shape[0]

@@ -34,7 +34,7 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from . import _validate as _v
-from ._terms import AbstractTerm, Objective, Residual
+from ._terms import AbstractSquareTerm, AbstractTerm, Objective, Residual
 
 __all__ = [
     "reweight",
@@ -549,12 +549,15 @@ def slab_losses(term, model, num_slabs: int, *, time_axis: int = 0, t_range=None
     return total / jnp.maximum(count, 1)
 
 
-class CausalResidual(AbstractTerm):
+class CausalResidual(AbstractSquareTerm):
     r"""A `pl.Residual` weighted causally in time: $\frac1M\sum_i w_i L_i$ (Wang et al. 2024).
 
     $L_i$ are the slab losses (`slab_losses`) and $w_i$ the causal weights
     (`causal_weights`), recomputed from the current model at every evaluation and held
-    constant under differentiation, as in the paper. `epsilon` is an array,
+    constant under differentiation, as in the paper. It is a sum of squares — point $j$ of
+    slab $s$ contributes $\sqrt{w_s / (M |S_s|)}\,r(x_j)$ with the weights frozen — so
+    `pl.least_squares` and `pl.GaussNewton` minimise it too (a Gauss–Newton step on the
+    causally weighted loss, the weights refreshed at every step). `epsilon` is an array,
     so it can be swept or raised between `pl.fit` chunks (`eqx.tree_at`) without
     recompiling.
 
@@ -596,3 +599,22 @@ class CausalResidual(AbstractTerm):
         L = self.slab_losses(model)
         w = causal_weights(L, self.epsilon)
         return jnp.mean(w * L)
+
+    def residuals(self, model) -> Array:
+        """The residual at each point, shape `(N, ...)` (unweighted)."""
+        return self.residual.residuals(model)
+
+    def scaled_residuals(self, model) -> Array:
+        r"""$\sqrt{w_s / (M |S_s|)}\,r(x_j)$ for each point $j$ of slab $s$, flat: its sum
+        of squares is `value(model)`, and no gradient flows through the weights."""
+        r = self.residuals(model)
+        flat = r.reshape(r.shape[0], -1)
+        m = self.num_slabs
+        t = _times("CausalResidual", self.residual, self.time_axis)
+        idx = _slab_index("CausalResidual", t, m, None)
+        sq = jnp.sum(flat**2, axis=-1)
+        count = jax.ops.segment_sum(jnp.ones_like(sq), idx, num_segments=m)
+        L = jax.ops.segment_sum(sq, idx, num_segments=m) / jnp.maximum(count, 1)
+        w = causal_weights(L, self.epsilon)
+        scale = jax.lax.stop_gradient(jnp.sqrt(w / (m * jnp.maximum(count, 1))))[idx]
+        return jnp.ravel(scale[:, None] * flat)
