@@ -93,7 +93,7 @@ def lsq_row(rows, repeats):
     import pinn
 
     model, obj = pinn.problem()
-    run = lambda: pl.least_squares(model, obj, max_steps=200, throw=False)
+    run = lambda: pl.least_squares(model, obj, max_steps=200)
     t0 = time.perf_counter()
     with warnings.catch_warnings():  # 600 points, 1185 parameters: the known benchmark
         warnings.simplefilter("ignore", pl.UnderdeterminedWarning)

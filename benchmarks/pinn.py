@@ -135,10 +135,10 @@ def budgeted(run, budget: float):
 def pinnloss_rows(model, obj, budget, lm_chunk=5, qn_chunk=50, adam_chunk=500, which=None):
     """(name, runner) for pinnloss's solvers; each runner takes a callback."""
     lm = lambda cb: pl.least_squares(
-        model, obj, max_steps=100_000, throw=False, callback=cb, chunk_size=lm_chunk
+        model, obj, max_steps=100_000, callback=cb, chunk_size=lm_chunk
     )
     gn = lambda cb: pl.solve(
-        model, obj, pl.GaussNewton(), max_steps=100_000, throw=False, callback=cb,
+        model, obj, pl.GaussNewton(), max_steps=100_000, callback=cb,
         chunk_size=lm_chunk,
     )  # fmt: skip
 
@@ -151,7 +151,6 @@ def pinnloss_rows(model, obj, budget, lm_chunk=5, qn_chunk=50, adam_chunk=500, w
             progress=False,
             callback=cb,
             chunk_size=chunk,
-            throw=False,  # a callback stop leaves the result `running`
         )
 
     rows = {
@@ -271,7 +270,7 @@ def section_compile(quick):
         h = first_and_warm(lambda hand=hand: hand(params, 2))
         mode = "fd" if geo else "off"
         p = first_and_warm(
-            lambda mode=mode: pl.least_squares(model, obj, max_steps=2, geodesic=mode, throw=False)
+            lambda mode=mode: pl.least_squares(model, obj, max_steps=2, geodesic=mode)
         )
         out[geo] = (h[0] - h[1], p[0] - p[1])
     print("| geodesic acceleration | hand-written LM compile | pl.least_squares compile | ratio |")
@@ -282,7 +281,7 @@ def section_compile(quick):
     # the hand loop is the same algorithm: check it reaches the same error
     if not quick:
         hand = make_hand_lm(blocks)
-        sol = pl.least_squares(model, obj, max_steps=100, throw=False)
+        sol = pl.least_squares(model, obj, max_steps=100)
         p100, _ = hand(params, 100)
         print(
             f"\nsame algorithm: after 100 steps rel. L2 {rel_l2(eqx.combine(p100, static)):.1e} "
@@ -297,7 +296,7 @@ def section_cg(budget, quick):
     )
     model, obj = problem()
     steps = 0 if quick else 40
-    sol = pl.least_squares(model, obj, max_steps=max(steps, 1), throw=False) if steps else None
+    sol = pl.least_squares(model, obj, max_steps=max(steps, 1)) if steps else None
     print("| iterate | μ / max diag(JᵀJ) | CG rel. residual | dense rel. residual | ‖δ_cg−δ‖/‖δ‖ |")
     print("|---|---|---|---|---|")
     for label, m in (("start", model), (f"after {steps} LM steps", sol and sol.model)):
@@ -308,7 +307,7 @@ def section_cg(budget, quick):
     rows = []
     for name, method in (("least_squares method='cg'", "cg"), ("method='dual'", "dual")):
         run = lambda cb, method=method: pl.least_squares(
-            model, obj, max_steps=100_000, method=method, throw=False, callback=cb, chunk_size=5
+            model, obj, max_steps=100_000, method=method, callback=cb, chunk_size=5
         )
         s, wall = budgeted(run, budget)
         rows.append((f"pinnloss {name}", rel_l2(s.model), int(s.steps), wall))

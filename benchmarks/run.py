@@ -195,7 +195,7 @@ def lsq_cg(table, n_points, width, steps):
     out = {}
     for method in ("primal", "cg"):
         run = lambda method=method: ready(
-            pl.least_squares(model, obj, method=method, max_steps=steps, throw=False)
+            pl.least_squares(model, obj, method=method, max_steps=steps)
         )
         r = run()
         out[method] = (best(run, 1), float(r.loss))

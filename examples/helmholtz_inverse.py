@@ -57,7 +57,7 @@ def solve(n_data: int, n_colloc: int, noise: float, seed: int = 0, max_steps: in
     )
     net = eqx.nn.MLP("scalar", "scalar", 16, 2, activation=jnp.tanh, key=jax.random.key(seed))
     start = FieldAndWavenumber(net, jnp.asarray(1.0))
-    result = pl.least_squares(start, objective, max_steps=max_steps, throw=False)
+    result = pl.least_squares(start, objective, max_steps=max_steps)
     return result, (x_obs, y_obs, x_col)
 
 

@@ -58,7 +58,7 @@ def fitter(v, ref):
     start = eos.BirchMurnaghan(e0=0.0, v0=ref.v0, b0=ref.b0, b1=ref.b1)
 
     def fit(energies):
-        r = pl.least_squares(start, pl.DataMSE(v, energies - shift), max_steps=50, throw=False)
+        r = pl.least_squares(start, pl.DataMSE(v, energies - shift), max_steps=50)
         return {
             "v0": r.model.v0,
             "b0": r.model.b0,

@@ -60,7 +60,7 @@ def test_solves_a_small_poisson_pinn():
 
     pts = jax.random.uniform(jax.random.key(2), (80, 2))
     model = Hard(eqx.nn.MLP(2, "scalar", 8, 1, activation=jnp.tanh, key=jax.random.key(3)))
-    res = pl.solve(model, pl.Residual(poisson, pts), pl.GaussNewton(), max_steps=60, throw=False)
+    res = pl.solve(model, pl.Residual(poisson, pts), pl.GaussNewton(), max_steps=60)
     grid = jax.random.uniform(jax.random.key(4), (200, 2))
     exact = jnp.sin(jnp.pi * grid[:, 0]) * jnp.sin(jnp.pi * grid[:, 1])
     err = jnp.linalg.norm(jax.vmap(res.model)(grid) - exact) / jnp.linalg.norm(exact)

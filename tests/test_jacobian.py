@@ -74,7 +74,7 @@ def test_least_squares_on_a_pde_uses_it_and_solves():
 
     pts = jax.random.uniform(jax.random.key(2), (80, 2))
     model = Hard(eqx.nn.MLP(2, "scalar", 8, 1, activation=jnp.tanh, key=jax.random.key(3)))
-    res = pl.least_squares(model, pl.Residual(poisson, pts), max_steps=100, throw=False)
+    res = pl.least_squares(model, pl.Residual(poisson, pts), max_steps=100)
     grid = jax.random.uniform(jax.random.key(4), (200, 2))
     exact = jnp.sin(jnp.pi * grid[:, 0]) * jnp.sin(jnp.pi * grid[:, 1])
     err = jnp.linalg.norm(jax.vmap(res.model)(grid) - exact) / jnp.linalg.norm(exact)
@@ -85,11 +85,11 @@ def test_least_squares_on_a_pde_uses_it_and_solves():
 def test_warns_when_a_pde_objective_has_fewer_residuals_than_parameters():
     few = pl.Residual(poisson, PTS[:5])  # 5 residuals, 105 parameters
     with pytest.warns(pl.UnderdeterminedWarning, match="5 residuals but the model 105"):
-        pl.least_squares(MODEL, few, max_steps=1, throw=False)
+        pl.least_squares(MODEL, few, max_steps=1)
     with pytest.warns(pl.UnderdeterminedWarning):
         pl.fit(MODEL, few, optax.adam(1e-3), steps=1, progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error", pl.UnderdeterminedWarning)
         many = pl.Residual(poisson, jax.random.uniform(jax.random.key(5), (200, 2)))
-        pl.least_squares(MODEL, many, max_steps=1, throw=False)
-        pl.least_squares(MODEL, pl.DataMSE(PTS[:5], Y[:5]), max_steps=1, throw=False)  # not a PDE
+        pl.least_squares(MODEL, many, max_steps=1)
+        pl.least_squares(MODEL, pl.DataMSE(PTS[:5], Y[:5]), max_steps=1)  # not a PDE

@@ -26,12 +26,12 @@ def make_model():
 
 @pytest.fixture(scope="module")
 def dense():
-    return pl.least_squares(make_model(), OBJ, method="primal", max_steps=40, throw=False)
+    return pl.least_squares(make_model(), OBJ, method="primal", max_steps=40)
 
 
 @pytest.fixture(scope="module")
 def cg():
-    return pl.least_squares(make_model(), OBJ, method="cg", max_steps=40, throw=False)
+    return pl.least_squares(make_model(), OBJ, method="cg", max_steps=40)
 
 
 def test_cg_reaches_the_dense_loss_and_solves_the_pde(dense, cg):
@@ -47,16 +47,14 @@ def test_cg_reaches_the_dense_loss_and_solves_the_pde(dense, cg):
 
 
 def test_lineax_cg_agrees(cg):
-    lx = pl.least_squares(
-        make_model(), OBJ, method="cg", cg_solver="lineax", max_steps=40, throw=False
-    )
+    lx = pl.least_squares(make_model(), OBJ, method="cg", cg_solver="lineax", max_steps=40)
     assert float(lx.loss) < 3 * float(cg.loss) and float(cg.loss) < 3 * float(lx.loss)
 
 
 def test_auto_picks_cg_above_the_threshold(cg):
     # this problem has min(m, n) = 97 parameters; lower the threshold below it
     solver = pl.LevenbergMarquardt(linear_solve=pl.AutoLinearSolve(cg_threshold=50))
-    auto = pl.least_squares(make_model(), OBJ, solver=solver, max_steps=40, throw=False)
+    auto = pl.least_squares(make_model(), OBJ, solver=solver, max_steps=40)
     np.testing.assert_allclose(auto.loss, cg.loss, rtol=1e-12)
     assert int(auto.steps) == int(cg.steps)
 

@@ -463,7 +463,7 @@ def test_rad_resampled_points_do_not_recompile_a_fit():
     pts = dom.sobol(64, seed=0)
     opt = optax.adam(1e-3)
     sol = pl.fit(model, pl.Residual(_poisson2d, pts), opt, steps=3, progress=False)
-    lsq = pl.least_squares(model, pl.Residual(_poisson2d, pts), max_steps=2, throw=False)
+    lsq = pl.least_squares(model, pl.Residual(_poisson2d, pts), max_steps=2)
     count = trace_count()
     assert count > 0  # the counter does see these fits
     resample = jax.jit(pde.rad_resample, static_argnames=("n", "replace"))
@@ -472,7 +472,7 @@ def test_rad_resampled_points_do_not_recompile_a_fit():
     new = resample(jax.random.key(2), cand, r, n=64)
     assert new.shape == pts.shape and not np.allclose(new, pts)
     pl.fit(sol.model, pl.Residual(_poisson2d, new), opt, steps=3, progress=False)
-    pl.least_squares(lsq.model, pl.Residual(_poisson2d, new), max_steps=2, throw=False)
+    pl.least_squares(lsq.model, pl.Residual(_poisson2d, new), max_steps=2)
     new2 = resample(jax.random.key(3), cand, r, n=64, k=2.0, c=0.5)
     pl.fit(sol.model, pl.Residual(_poisson2d, new2), opt, steps=3, progress=False)
     assert trace_count() == count
@@ -517,7 +517,7 @@ def test_hard_dirichlet_poisson_1d_least_squares():
     net = eqx.nn.MLP("scalar", "scalar", 10, 1, activation=jnp.tanh, key=jax.random.key(0))
     model = pde.dirichlet(net, pde.box_distance(0.0, 1.0), 0.0)
     x = pde.box(0.0, 1.0).grid(66)[1:-1]
-    sol = pl.least_squares(model, pl.Residual(_poisson1d, x), max_steps=300, throw=False)
+    sol = pl.least_squares(model, pl.Residual(_poisson1d, x), max_steps=300)
     xt = jnp.linspace(0.0, 1.0, 201)
     err = jnp.max(jnp.abs(jax.vmap(sol.model)(xt) - jnp.sin(jnp.pi * xt)))
     assert float(err) < 1e-5, float(err)

@@ -74,7 +74,7 @@ def test_fit_inside_sweep_equals_separate_fits(swept):
 def test_least_squares_inside_sweep_equals_separate_solves():
     keys = jax.random.split(jax.random.key(3), 2)
     obj = objective()
-    solve = lambda k: pl.least_squares(make_model(k), obj, max_steps=10, throw=False)
+    solve = lambda k: pl.least_squares(make_model(k), obj, max_steps=10)
     res = pl.sweep(solve, keys)
     for i in range(2):
         one = solve(keys[i])
