@@ -1,5 +1,6 @@
-"""PDE building blocks: differential operators, collocation points, adaptive resampling and
-hard Dirichlet constraints.
+"""PDE building blocks: differential operators (of scalar or vector-valued models, `out=`),
+collocation points, geometry, adaptive resampling, hard Dirichlet constraints on any domain
+with a distance, and multi-scale inputs (`Normalize`, `FourierFeatures`, `FourierMLP`).
 
 Operators act on a model called on *one* point — a vector `x` of shape `(d,)` or a scalar —
 and return a function of that point, for use inside `pl.Residual` functions:
@@ -21,6 +22,10 @@ from ._geometry import Polygon as Polygon
 from ._geometry import Rectangle as Rectangle
 from ._geometry import Sphere as Sphere
 from ._geometry import TimeDomain as TimeDomain
+from ._nn import FourierFeatures as FourierFeatures
+from ._nn import FourierMLP as FourierMLP
+from ._nn import Normalize as Normalize
+from ._nn import OutputScale as OutputScale
 from ._operators import _AUTO as _AUTO
 from ._operators import Box as Box
 from ._operators import BoxDistance as BoxDistance
@@ -65,4 +70,8 @@ __all__ = [
     "Ball",
     "Polygon",
     "TimeDomain",
+    "Normalize",
+    "OutputScale",
+    "FourierFeatures",
+    "FourierMLP",
 ]
