@@ -657,7 +657,8 @@ def test_dirichlet_on_a_disk_exact_and_only_the_net_trains():
     g = lambda x: jnp.stack([jnp.sin(x[0]), x[0] * x[1]])  # (u, v) on the wall
     net = _mlp(2, out=3, seed=7)
     analytic = lambda x: 0.49 - jnp.sum((x - jnp.array([0.2, -0.1])) ** 2)  # r² - |x - c|²
-    for dist in (disk.distance, analytic):
+    geometry = pde.Disk((0.2, -0.1), 0.7)  # pl.geometry's signed distance, positive inside
+    for dist in (disk.distance, analytic, geometry.distance):
         model = pde.dirichlet(net, dist, g, out=(0, 1))
         got = eqx.filter_jit(lambda m: jax.vmap(m)(xb))(model)
         # zero distance up to rounding: the constraint holds to ~1e-15 on the circle
