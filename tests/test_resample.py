@@ -8,6 +8,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import pinnloss as pl
@@ -101,6 +102,9 @@ def test_resampling_between_chunks_changes_the_points_without_recompiling():
     # GaussNewton and RAD through pl.solve
     gn = pl.solve(net(4), obj, pl.GaussNewton(), max_steps=4, resample="rad", resample_every=2)
     assert gn.history["total"].shape == (int(gn.steps),)
+    # first order too: pl.fit resamples between its chunks
+    fit = pl.fit(net(4), obj, optax.adam(1e-3), steps=10, resample="uniform", resample_every=5)
+    assert fit.history["total"].shape == (10,) and "heldout/residual" in fit.history
     with pytest.raises(ValueError, match="needs a term over a domain"):
         pl.least_squares(net(4), pl.Residual(poisson, obj.terms[0].points), resample="rad")
 
