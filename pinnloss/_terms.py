@@ -24,7 +24,7 @@ from ._derivatives import derivative as _derivative
 from ._validate import as_data, check_int
 from ._validate import check_leading as _check_leading
 from ._validate import is_concrete as _concrete
-from .losses import _normalised
+from .losses import _masked_products, _normalised
 
 __all__ = [
     "AbstractTerm",
@@ -77,18 +77,21 @@ def _predict(where: str, model, x: Array, y_shape: tuple[int, ...] | None = None
 
 
 def _as_weight(w, *, divisor: bool = False) -> Array:
-    """A term weight: a finite non-negative scalar (positive when it divides)."""
+    """A term weight: a finite non-negative scalar, 0 or normal; `divisor`: 1/w of a positive w."""
     if isinstance(w, AbstractTerm):
         raise TypeError("Terms are combined with +; multiply a term by a number or array.")
-    if divisor:
-        return _v.check_scalar("term / w", "divisor w", w, positive=True)
-    return _v.check_scalar("Objective", "term weight", w, nonnegative=True)
+    if divisor:  # 1 / w, checked
+        return _v.check_weight("term / w", "divisor w", w, reciprocal=True)
+    return _v.check_weight("Objective", "term weight", w)
 
 
 class AbstractTerm(eqx.Module):
     """A loss term: `term(model)` is a scalar. Terms add (`a + b`) and scale (`w * term`)."""
 
     is_square: ClassVar[bool] = False
+    # NumPy defers to the term's __rmul__ (`np.ones(1) * term`, `np.float64(2) * term`)
+    # instead of broadcasting over it and calling the result
+    __array_ufunc__: ClassVar[None] = None
 
     @abc.abstractmethod
     def value(self, model) -> Array:
@@ -107,7 +110,7 @@ class AbstractTerm(eqx.Module):
     __rmul__ = __mul__
 
     def __truediv__(self, weight) -> Objective:
-        return Objective.of(self).scale(1.0 / _as_weight(weight, divisor=True))
+        return Objective.of(self).scale(_as_weight(weight, divisor=True))
 
     def __add__(self, other) -> Objective:
         if not isinstance(other, AbstractTerm):
@@ -224,7 +227,11 @@ class Objective(AbstractTerm):
 
     def scale(self, weight) -> Objective:
         w = _as_weight(weight)
-        return Objective(self.terms, self.weights * w, self.names)
+        return Objective(
+            self.terms,
+            _v.check_weight_product("Objective", self.names, self.weights, w),
+            self.names,
+        )
 
     @property
     def is_square(self) -> bool:  # type: ignore[override]
@@ -301,7 +308,7 @@ class DataMSE(AbstractSquareTerm):
         if weights is not None and cov is not None:
             raise ValueError(f"{where}: give weights or cov, not both.")
         if weights is not None:
-            as_data(where, "weights", weights)  # dtype, shape, emptiness, NaN
+            # dtype, shape, NaN/inf, sign; concrete weights the dtype cannot hold are rescaled
             self.weights = _v.broadcast_weights(where, weights, self.y.shape)
         else:
             self.weights = None
@@ -331,7 +338,7 @@ class DataMSE(AbstractSquareTerm):
         if self.weights is None:
             return super().value(model)
         r = self.residuals(model)
-        return jnp.sum(self._normalised_weights(r.dtype) * r**2)
+        return jnp.sum(_masked_products(self._normalised_weights(r.dtype), r))
 
     def scaled_residuals(self, model) -> Array:
         r = self.residuals(model)
@@ -423,6 +430,17 @@ class DataLoss(AbstractTerm):
         self.x = as_data(where, "x", x)
         self.y = as_data(where, "y", y)
         _check_leading(where, self.x, self.y)
+        # the loss must give a real scalar; on concrete targets it runs once now, so that
+        # its own checks (labels outside [0, 1], ...) refuse bad data here and not
+        # inside a compiled fit
+        out = jax.eval_shape(loss, self.y, self.y)
+        if getattr(out, "shape", None) != () or not jnp.issubdtype(out.dtype, jnp.floating):
+            raise ValueError(
+                f"{where}: loss(predictions, targets) must return a real scalar; got "
+                f"{getattr(out, 'shape', type(out).__name__)} {getattr(out, 'dtype', '')}."
+            )
+        if _concrete(self.y):
+            loss(self.y, self.y)
         self.loss = loss
         self.name = name
 

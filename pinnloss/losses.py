@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike
 
-from ._validate import as_float, broadcast_weights, check_scalar, cholesky, psd_sqrt
+from ._validate import as_float, broadcast_weights, check_scalar, cholesky, host_value, psd_sqrt
 from ._validate import check_same_shape as check_same_shape
+from ._validate import fail_if as _fail_if
 
 __all__ = [
     "mse",
@@ -27,9 +29,19 @@ __all__ = [
 
 
 def _pair(fn: str, a, b, names=("predictions", "targets")) -> tuple[Array, Array]:
-    """`a` and `b` of equal shape as real floating arrays (ints and bools promoted)."""
+    """`a` and `b` of equal, non-empty shape as real floating arrays (ints and bools promoted).
+
+    An empty pair is refused (its mean would be 0/0 = NaN); the shape is static, so this
+    holds under `jit` too.
+    """
     check_same_shape(fn, a, b, names)
-    return as_float(fn, names[0], a), as_float(fn, names[1], b)
+    pa, pb = as_float(fn, names[0], a), as_float(fn, names[1], b)
+    if pa.size == 0:
+        raise ValueError(
+            f"{fn}: {names[0]} and {names[1]} are empty (shape {pa.shape}); a mean over no "
+            "elements is undefined."
+        )
+    return pa, pb
 
 
 def _normalised(w: Array) -> Array:
@@ -48,6 +60,16 @@ def _normalised(w: Array) -> Array:
     info = jnp.finfo(w.dtype)
     scale = jnp.ldexp(jnp.ones((), w.dtype), jnp.clip(-top, info.minexp, info.maxexp - 1))
     return value + (w - sg(w)) * scale
+
+
+def _masked_products(w: Array, r: Array) -> Array:
+    """`w * r**2`, where a zero weight masks its residual even when the square overflows.
+
+    0 * inf would be NaN: a masked float32 residual of 1e20 made the weighted MSE NaN.
+    Only a masked overflow is replaced, so the gradient in `w` at `w = 0` stays `r**2`.
+    """
+    r2 = r**2
+    return w * jnp.where((w == 0) & ~jnp.isfinite(r2), 0, r2)
 
 
 def mse(predictions: ArrayLike, targets: ArrayLike) -> Array:
@@ -76,7 +98,7 @@ def weighted_mse(predictions: ArrayLike, targets: ArrayLike, weights: ArrayLike)
     p, t = _pair("weighted_mse", predictions, targets)
     r = p - t
     w = _normalised(broadcast_weights("weighted_mse", weights, r.shape))
-    return jnp.sum(w * r**2) / jnp.sum(w)
+    return jnp.sum(_masked_products(w, r)) / jnp.sum(w)
 
 
 def whiten(residuals: ArrayLike, cov: ArrayLike) -> Array:
@@ -87,6 +109,8 @@ def whiten(residuals: ArrayLike, cov: ArrayLike) -> Array:
     across outputs within each sample. $\Sigma^{-1}$ is never formed: a triangular solve.
     """
     r = as_float("whiten", "residuals", residuals)
+    if r.size == 0:
+        raise ValueError(f"whiten: residuals are empty (shape {r.shape}).")
     chol = cholesky("whiten", cov)
     d = chol.shape[0]
     if r.ndim == 1:
@@ -165,8 +189,29 @@ def sigmoid_binary_cross_entropy(logits: ArrayLike, labels: ArrayLike) -> Array:
     evaluated stably (`jax.nn.softplus`), never $\log(\sigma(z))$ directly: a confidently
     wrong logit of ±1000 gives a finite loss and the gradient $\sigma(z) - y$ everywhere,
     including $z = 0$ (the $\max(z, 0) + \log(1 + e^{-|z|})$ form has the wrong
-    subgradient there).
+    subgradient there). Matches `optax.losses.sigmoid_binary_cross_entropy` averaged over
+    elements.
+
+    Labels are probabilities: a label outside $[0, 1]$ (or NaN) is refused, with a
+    `ValueError` when the labels are concrete and by `eqx.error_if` when they are traced
+    (a label of 5 would otherwise give a finite, meaningless loss).
+
+    Example:
+        >>> sigmoid_binary_cross_entropy(jnp.array([0.0, 2.0]), jnp.array([1.0, 0.0]))
     """
-    z, y = _pair("sigmoid_binary_cross_entropy", logits, labels, ("logits", "labels"))
+    fn = "sigmoid_binary_cross_entropy"
+    z, y = _pair(fn, logits, labels, ("logits", "labels"))
     y = y.astype(z.dtype)
+    host = host_value(fn, "labels", labels)
+    if host is not None:
+        hn = host.astype(np.float64)
+        bad = ~((hn >= 0) & (hn <= 1))
+        if bad.any():
+            i = tuple(np.argwhere(bad)[0].tolist())
+            raise ValueError(
+                f"{fn}: labels must lie in [0, 1]; got {float(hn[i]):g} at index {i} "
+                f"({int(bad.sum())} outside)."
+            )
+    else:
+        y = _fail_if(y, ~jnp.all((y >= 0) & (y <= 1)), f"{fn}: labels must lie in [0, 1].")
     return jnp.mean(jax.nn.softplus(z) - z * y)

@@ -112,6 +112,8 @@ def test_quadratic_form(data):
 def test_losses_under_jit_vmap_grad(data):
     p, t = data
     for fn in (L.mse, L.mae, L.huber, L.sigmoid_binary_cross_entropy):
+        if fn is L.sigmoid_binary_cross_entropy:
+            t = jax.nn.sigmoid(t)  # labels are probabilities
         np.testing.assert_allclose(jax.jit(fn)(p, t), fn(p, t), rtol=1e-14)
         per_row = jax.vmap(fn)(p, t)
         np.testing.assert_allclose(jnp.mean(per_row), fn(p, t), rtol=1e-13)
@@ -244,3 +246,91 @@ def test_gls_with_an_ill_conditioned_float32_covariance():
     got = L.gls(r, np.zeros(3, np.float32), ILL_COV32)  # was NaN
     assert np.isfinite(got)
     np.testing.assert_allclose(got, want, rtol=1e-2)
+
+
+EMPTY_CALLS = {
+    "mse": lambda e: L.mse(e, e),
+    "mae": lambda e: L.mae(e, e),
+    "huber": lambda e: L.huber(e, e),
+    "sigmoid_binary_cross_entropy": lambda e: L.sigmoid_binary_cross_entropy(e, e),
+    "weighted_mse": lambda e: L.weighted_mse(e, e, e),
+    "gls": lambda e: L.gls(e, e, jnp.eye(1)),
+    "quadratic": lambda e: L.quadratic(e.reshape(0, 2), e.reshape(0, 2), jnp.eye(2)),
+    "whiten": lambda e: L.whiten(e, jnp.eye(1)),
+}
+
+
+@pytest.mark.parametrize("name", list(EMPTY_CALLS))
+def test_empty_arrays_are_refused_not_nan(name):
+    # the mean over no elements was 0/0 = NaN; the shape is static, so jit refuses too
+    call = EMPTY_CALLS[name]
+    with pytest.raises(ValueError, match=rf"{name}: .*empty"):
+        call(jnp.zeros(0))
+    with pytest.raises(ValueError, match=rf"{name}: .*empty"):
+        jax.jit(call)(jnp.zeros(0))
+
+
+def test_bce_labels_outside_the_unit_interval_are_refused():
+    z = jnp.array([0.3, -2.0, 5.0])
+    fn = L.sigmoid_binary_cross_entropy
+    for bad in ([0.0, 1.0, 5.0], [0.0, -0.1, 1.0], [0.0, np.nan, 1.0]):
+        with pytest.raises(ValueError, match=r"labels must lie in \[0, 1\]; got .* at index"):
+            fn(z, np.array(bad))
+        with pytest.raises(Exception, match=r"sigmoid_binary_cross_entropy: labels must lie"):
+            jax.block_until_ready(jax.jit(fn)(z, jnp.array(bad)))  # traced: error_if
+    # a DataLoss refuses such labels when built, not inside a compiled fit
+    with pytest.raises(ValueError, match="labels must lie"):
+        pl.DataLoss(jnp.arange(3.0), jnp.array([0.0, 1.0, 5.0]), loss=fn)
+    # valid labels, soft ones and the ends included, agree with optax eagerly and traced
+    for y in (jnp.array([0.0, 0.25, 1.0]), jnp.array([1.0, 1.0, 0.0])):
+        want = jnp.mean(optax.losses.sigmoid_binary_cross_entropy(z, y))
+        np.testing.assert_allclose(fn(z, y), want, rtol=1e-13)
+        np.testing.assert_allclose(jax.jit(fn)(z, y), want, rtol=1e-13)
+
+
+def _cov_with(eigs, seed=0):
+    q = np.linalg.qr(np.random.default_rng(seed).normal(size=(len(eigs), len(eigs))))[0]
+    c = (q * np.asarray(eigs)) @ q.T
+    return (c + c.T) / 2
+
+
+def test_gls_refuses_a_nearly_singular_covariance():
+    # eigenvalues 1, 1e-9, 4e-18: cond 2.5e17, the float64 Cholesky succeeds and gls was off 2x
+    cov = _cov_with([1.0, 1e-9, 4e-18])
+    p, t = jnp.array([1.0, 2.0, 3.0]), jnp.zeros(3)
+    match = r"cov is too ill-conditioned .*eigenvalues .*1e-09, 1, condition number"
+    with pytest.raises(ValueError, match=match):
+        L.gls(p, t, cov)
+    with pytest.raises(ValueError, match=match):
+        pl.DataMSE(jnp.arange(3.0), t, cov=cov)
+    with pytest.raises(Exception, match="cov is too ill-conditioned to whiten accurately"):
+        jax.block_until_ready(jax.jit(L.gls)(p, t, jnp.asarray(cov)))
+    # the bound: cond * eps64 > 1e-3, i.e. cond > 4.5e12
+    L.gls(p, t, _cov_with([1.0, 1e-3, 1e-12]))
+    with pytest.raises(ValueError, match="ill-conditioned"):
+        L.gls(p, t, _cov_with([1.0, 1e-3, 1e-13]))
+
+
+@pytest.mark.parametrize("eigs", [[2.0, 1.0, 0.5, 0.1], [1.0, 1e-2, 1e-4, 1e-6]])
+def test_gls_matches_scipy_for_well_conditioned_covariances(eigs):
+    import scipy.linalg
+
+    cov = _cov_with(eigs, seed=3)
+    rng = np.random.default_rng(4)
+    p, t = rng.normal(size=4), rng.normal(size=4)
+    r = p - t
+    want = r @ scipy.linalg.cho_solve(scipy.linalg.cho_factor(cov), r) / 4
+    np.testing.assert_allclose(L.gls(p, t, cov), want, rtol=1e-9)
+    np.testing.assert_allclose(jax.jit(L.gls)(p, t, jnp.asarray(cov)), want, rtol=1e-9)
+
+
+def test_a_zero_weight_masks_a_residual_whose_square_overflows():
+    # float32: 1e20**2 overflows to inf, and 0 * inf was NaN; the masked entry is excluded
+    p = np.array([1.0, 2.0, 1e20], np.float32)
+    t = np.zeros(3, np.float32)
+    w = np.array([1.0, 1.0, 0.0], np.float32)
+    np.testing.assert_allclose(L.weighted_mse(p, t, w), 2.5, rtol=1e-6)
+    np.testing.assert_allclose(jax.jit(L.weighted_mse)(p, t, w), 2.5, rtol=1e-6)
+    term = pl.DataMSE(p, t, weights=w)
+    np.testing.assert_allclose(term(lambda v: v), 2.5, rtol=1e-6)
+    np.testing.assert_allclose(jax.grad(lambda s: L.weighted_mse(s * p, t, w))(1.0), 5.0, 1e-6)

@@ -3,6 +3,7 @@ behaviour under jit / vmap / grad, composition, recompilation and bad input."""
 
 import equinox as eqx
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -302,3 +303,74 @@ def test_float32_covariance_that_a_float32_cholesky_turns_into_nan(poly):
     r = _f(poly, x3) - np.asarray(y3, np.float64)
     want = np.mean(np.linalg.solve(np.linalg.cholesky(ILL_COV32.astype(np.float64)), r) ** 2)
     np.testing.assert_allclose(term(poly), want, rtol=1e-3)
+
+
+def test_weight_products_that_overflow_or_underflow_are_refused(poly):
+    term = pl.DataMSE(X, Y)
+    with pytest.raises(
+        ValueError, match=r"1e\+308 times the weight 1e\+308 .*'data_mse' overflows"
+    ):
+        1e308 * (1e308 * term)  # was a weight of inf: the value inf, or NaN for a 0 term
+    with pytest.raises(ValueError, match=r"'data_mse' underflows float64"):
+        1e-200 * (1e-200 * term)  # was a weight flushed to 0: the term silently dropped
+    # in range, the product is exact and the value right; 0 still drops a term on purpose
+    np.testing.assert_allclose((1e150 * (1e150 * term))(poly), 1e300 * term(poly), rtol=1e-14)
+    np.testing.assert_allclose((0.0 * (1e300 * term))(poly), 0.0)
+    # traced weights: the same refusal by error_if
+    f = jax.jit(lambda a, b: (a * (b * term))(poly))
+    with pytest.raises(Exception, match="a product of term weights overflows or underflows"):
+        jax.block_until_ready(f(jnp.asarray(1e308), jnp.asarray(1e308)))
+    with pytest.raises(Exception, match="a product of term weights overflows or underflows"):
+        jax.block_until_ready(f(jnp.asarray(1e-200), jnp.asarray(1e-200)))
+    np.testing.assert_allclose(f(jnp.asarray(1e150), jnp.asarray(1e150)), 1e300 * term(poly))
+
+
+def test_numpy_and_jax_arrays_of_one_element_weight_a_term(poly):
+    term = pl.DataMSE(X, Y)
+    want = 2.0 * term(poly)
+    # NumPy's __mul__ used to win and broadcast over the term: "'ndarray' is not callable"
+    for w in (np.full(1, 2.0), np.full((1, 1), 2.0), np.float64(2.0), np.float32(2.0)):
+        np.testing.assert_allclose((w * term)(poly), want, rtol=1e-7)
+        np.testing.assert_allclose((term * w)(poly), want, rtol=1e-7)
+    np.testing.assert_allclose((jnp.full(1, 2.0) * term)(poly), want, rtol=1e-14)
+    np.testing.assert_allclose((term / np.full(1, 0.5))(poly), want, rtol=1e-14)
+    for w in (np.ones(2), jnp.ones((2, 1)), np.ones(0)):
+        with pytest.raises(ValueError, match=r"term weight must be a scalar \(or an array of one"):
+            w * term
+
+
+def test_weights_out_of_the_normal_range_of_the_dtype(poly):
+    x32, y32 = X.astype(jnp.float32), Y.astype(jnp.float32)
+    term = pl.DataMSE(x32, y32)
+    # x64 on: term weights are float64; a float64 subnormal is flushed to 0 by XLA
+    with pytest.raises(ValueError, match=r"1e-310 is below the smallest normal float64"):
+        1e-310 * term
+    with pytest.raises(ValueError, match=r"1 / divisor w = 1e-308 is below"):
+        term / 1e308
+    # a float32 weight of 1e-40 is a normal float64: computed exactly in float64
+    w = np.float32(1e-40)
+    np.testing.assert_allclose((w * term)(poly), float(w) * float(term(poly)), rtol=1e-6)
+    with jax.enable_x64(False):
+        model32 = lambda v: 0.5 * v + 0.25  # noqa: E731
+        x, y = jnp.asarray(X, jnp.float32), jnp.asarray(Y, jnp.float32)
+        term = pl.DataMSE(x, y)
+        for w, match in [
+            (1e-310, "below the smallest normal float32"),
+            (1e-40, "below the smallest normal float32"),
+            (1e308, r"1e\+308 overflows float32"),
+        ]:
+            with pytest.raises(ValueError, match=match):
+                w * term
+        with pytest.raises(ValueError, match=r"1 / divisor w = 1e-38 is below"):
+            term / 1e38
+        with pytest.raises(ValueError, match="overflows float32"):
+            1e20 * (1e20 * term)
+        f = jax.jit(lambda w: (w * term)(model32))
+        with pytest.raises(Exception, match="term weight is below the smallest normal float32"):
+            jax.block_until_ready(f(jnp.asarray(1e-40, jnp.float32)))
+        # per-point float64 weights the float32 computation cannot hold: rescaled exactly
+        plain = term(model32)
+        for s in (1e308, 1e-310):
+            got = pl.DataMSE(x, y, weights=np.full(11, s))(model32)
+            np.testing.assert_allclose(got, plain, rtol=1e-6)
+            np.testing.assert_allclose(L.weighted_mse(x, y, np.full(11, s)), L.mse(x, y), 1e-6)

@@ -242,3 +242,63 @@ def test_scalar_output():
         r"got shape \(2,\)",
     ):
         D.derivative(bad, 1)(3.0)
+
+
+def test_plain_errors_shortens_our_run_time_refusals_to_their_message():
+    import equinox as eqx
+
+    import pinnloss as pl
+
+    term = pl.DataMSE(jnp.arange(3.0), jnp.zeros(3))
+
+    def value(w):
+        return (w * term)(lambda v: v)
+
+    for jit in (jax.jit, eqx.filter_jit):
+        # unwrapped: 20-40 lines of stack and advice around the message
+        with pytest.raises(Exception) as info:
+            jax.block_until_ready(jit(value)(jnp.asarray(-1.0)))
+        assert not isinstance(info.value, ValueError)
+        assert str(info.value).count("\n") > 10
+        with pytest.raises(ValueError) as info:
+            with V.plain_errors():
+                jax.block_until_ready(jit(value)(jnp.asarray(-1.0)))
+        assert str(info.value) == "Objective: term weight must be non-negative."
+        assert info.value.__cause__ is None and info.value.__suppress_context__
+    # as a decorator; and an error_if that is not one of ours passes through unchanged
+    short = V.plain_errors()(jax.jit(value))
+    with pytest.raises(ValueError, match="^Objective: term weight must be finite.$"):
+        jax.block_until_ready(short(jnp.asarray(np.inf)))
+    other = jax.jit(lambda x: eqx.error_if(x, x < 0, "somebody else's check"))
+    with pytest.raises(Exception, match="somebody else's check") as info:
+        with V.plain_errors():
+            jax.block_until_ready(other(jnp.asarray(-1.0)))
+    assert not isinstance(info.value, ValueError)
+    np.testing.assert_allclose(short(jnp.asarray(2.0)), 2.0 * 5.0 / 3.0)
+
+
+def test_check_weight():
+    assert V.check_weight("f", "w", np.ones((1, 1))).shape == ()
+    for bad, match in [
+        (-1.0, "f: w must be non-negative; got -1"),
+        (np.nan, "f: w must be finite"),
+        (1e-310, "below the smallest normal float64"),
+        (np.ones(3), r"must be a scalar \(or an array of one element\); got shape \(3,\)"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            V.check_weight("f", "w", bad)
+    assert V.check_weight("f", "w", 0.0) == 0.0
+    np.testing.assert_allclose(V.check_weight("f", "w", 4.0, reciprocal=True), 0.25)
+    f = jax.jit(lambda w: V.check_weight("f", "w", w))
+    g = jax.jit(lambda w: V.check_weight("f", "w", w, reciprocal=True))
+    for fn, w, match in [
+        (f, 1e-310, "f: w is below the smallest normal float64"),
+        (f, -2.0, "f: w must be non-negative"),
+        (g, 0.0, "f: w must be positive"),
+        (g, 1e-309, "f: w is below the smallest normal"),
+        (g, 1e308, "f: 1 / w is outside the normal range of float64"),
+    ]:
+        with pytest.raises(Exception, match=match):
+            jax.block_until_ready(fn(jnp.asarray(w)))
+    np.testing.assert_allclose(g(jnp.asarray(1e307)), 1e-307)
+    np.testing.assert_allclose(f(jnp.asarray(3.0)), 3.0)
