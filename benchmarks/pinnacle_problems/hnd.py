@@ -33,11 +33,6 @@ def ball(n: int, rng: np.random.Generator) -> np.ndarray:
     return rng.uniform(size=(n, 1)) ** (1 / DIM) * g
 
 
-def sphere(n: int, rng: np.random.Generator) -> np.ndarray:
-    g = rng.normal(size=(n, DIM))
-    return g / np.linalg.norm(g, axis=1, keepdims=True)
-
-
 def heat(model, z):
     """(1/d) Δ_x u + f − u_t at one point z = (x, t)."""
     g = jax.grad(model)
@@ -65,22 +60,27 @@ def reference():
 
 
 def run(budget: float = 600.0, seed: int = 0, *, n_interior: int = 1500, n_boundary: int = 500,
-        n_initial: int = 500, width: int = 20, depth: int = 3) -> Outcome:  # fmt: skip
+        n_initial: int = 500, width: int = 20, depth: int = 3,
+        **solve_options) -> Outcome:  # fmt: skip
     rng = np.random.default_rng(seed)
-    zi = np.hstack([ball(n_interior, rng), rng.uniform(size=(n_interior, 1))])
-    zb = np.hstack([sphere(n_boundary, rng), rng.uniform(size=(n_boundary, 1))])
-    z0 = np.hstack([ball(n_initial, rng), np.zeros((n_initial, 1))])
+    k = jax.random.split(jax.random.key(seed), 5)
+    unit = pl.geometry.Ball(np.zeros(DIM), 1.0)
+    zi = np.hstack([unit.sample_interior(n_interior, key=k[0]), rng.uniform(size=(n_interior, 1))])
+    xb = unit.sample_boundary(n_boundary, key=k[1])[0]  # on the sphere the normal is x
+    zb = np.hstack([xb, rng.uniform(size=(n_boundary, 1))])
+    z0 = np.hstack([unit.sample_interior(n_initial, key=k[2]), np.zeros((n_initial, 1))])
     lo, hi = (-1.0,) * DIM + (0.0,), (1.0,) * DIM + (1.0,)
-    model = mlp(DIM + 1, 1, lo=lo, hi=hi, width=width, depth=depth, key=jax.random.key(seed))
+    model = mlp(DIM + 1, 1, lo=lo, hi=hi, width=width, depth=depth, key=k[3])
     objective = (
         pl.Residual(heat, zi, name="pde")
         + pl.Residual(neumann, zb, name="neumann")
         + pl.Residual(initial, z0, name="initial")
     )
-    out = least_squares_for(model, objective, budget)
-    r2 = np.random.default_rng(seed + 1000)
-    fresh = np.hstack([ball(4 * n_interior, r2), r2.uniform(size=(4 * n_interior, 1))])
-    return finish("HNd", out, objective, heat, fresh)
+    out = least_squares_for(model, objective, budget, **solve_options)
+    fresh = np.hstack(
+        [unit.sample_interior(n_interior, key=k[4]), rng.uniform(size=(n_interior, 1))]
+    )
+    return finish("HNd", out, objective, residual_fn=heat, fresh=fresh)
 
 
 SPEC = Spec(

@@ -18,6 +18,7 @@ from pinnloss import pde
 from . import Spec, finish, least_squares_for, load_reference, mlp
 
 NU, A = 1 / 100, 4.0
+DOMAIN = pl.geometry.Rectangle((0.0, 0.0), (1.0, 1.0))
 
 
 def navier_stokes(model, x):
@@ -51,20 +52,19 @@ def reference():
 
 
 def run(budget: float = 600.0, seed: int = 0, *, n_interior: int = 2000, n_boundary: int = 400,
-        width: int = 20, depth: int = 3):  # fmt: skip
+        width: int = 20, depth: int = 3, **solve_options):  # fmt: skip
     rng = np.random.default_rng(seed)
-    xi = rng.uniform(0, 1, (n_interior, 2))
+    k_in, k_net = jax.random.split(jax.random.key(seed))
     top, rest = walls(n_boundary, rng)
-    model = mlp(2, 3, lo=(0, 0), hi=(1, 1), width=width, depth=depth, key=jax.random.key(seed))
+    model = mlp(2, 3, lo=(0, 0), hi=(1, 1), width=width, depth=depth, key=k_net)
     objective = (
-        pl.Residual(navier_stokes, xi, name="pde")
+        pl.Residual(navier_stokes, DOMAIN, n=n_interior, key=k_in, name="pde")
         + pl.Residual(lid, top, name="lid")
         + pl.Residual(lambda m, x: m(x)[:2], rest, name="walls")
         + pl.Residual(lambda m, x: m(x)[2:], np.zeros((1, 2)), name="pressure")
     )
-    out = least_squares_for(model, objective, budget)
-    fresh = np.random.default_rng(seed + 1000).uniform(0, 1, (4 * n_interior, 2))
-    return finish("NS2d-C", out, objective, navier_stokes, fresh)
+    out = least_squares_for(model, objective, budget, **solve_options)
+    return finish("NS2d-C", out, objective)
 
 
 SPEC = Spec(

@@ -7,18 +7,29 @@ Reference: COMSOL on 1246 nodes (`poisson1_cg_data.dat`, PINNacle `ref/`).
 
 from __future__ import annotations
 
+import math
+
 import jax
-import numpy as np
 
 import pinnloss as pl
 from pinnloss import pde
 
-from . import Outcome, RectMinusDisks, Spec, finish, least_squares_for, load_reference, mlp
+from . import (
+    Outcome,
+    Spec,
+    boundary_parts,
+    finish,
+    least_squares_for,
+    load_reference,
+    mlp,
+    rect_minus_disks,
+)
 
 LO, HI = (-0.5, -0.5), (0.5, 0.5)
 CENTRES = ((0.3, 0.3), (-0.3, 0.3), (0.3, -0.3), (-0.3, -0.3))
 RADIUS = 0.1
-DOMAIN = RectMinusDisks(LO, HI, tuple((cx, cy, RADIUS) for cx, cy in CENTRES))
+DOMAIN = rect_minus_disks(LO, HI, [(cx, cy, RADIUS) for cx, cy in CENTRES])
+LENGTHS = {"rectangle": 4.0, "disk": 4 * 2 * math.pi * RADIUS}
 
 
 def laplace(model, x):
@@ -30,19 +41,17 @@ def reference():
 
 
 def run(budget: float = 300.0, seed: int = 0, *, n_interior: int = 2000, n_boundary: int = 800,
-        width: int = 20, depth: int = 3) -> Outcome:  # fmt: skip
-    rng = np.random.default_rng(seed)
-    xi = DOMAIN.interior(n_interior, rng)
-    sq, ci = DOMAIN.boundary(n_boundary, rng)
-    model = mlp(2, 1, lo=LO, hi=HI, width=width, depth=depth, key=jax.random.key(seed))
+        width: int = 20, depth: int = 3, **solve_options) -> Outcome:  # fmt: skip
+    k_in, k_bd, k_net = jax.random.split(jax.random.key(seed), 3)
+    parts = boundary_parts(DOMAIN, n_boundary, k_bd, LENGTHS)
+    model = mlp(2, 1, lo=LO, hi=HI, width=width, depth=depth, key=k_net)
     objective = (
-        pl.Residual(laplace, xi, name="pde")
-        + pl.Residual(lambda m, x: m(x) - 1.0, sq, name="square")
-        + pl.Residual(lambda m, x: m(x), ci, name="circles")
+        pl.Residual(laplace, DOMAIN, n=n_interior, key=k_in, name="pde")
+        + pl.Residual(lambda m, x: m(x) - 1.0, parts["rectangle"], name="square")
+        + pl.Residual(lambda m, x: m(x), parts["disk"], name="circles")
     )
-    out = least_squares_for(model, objective, budget)
-    fresh = DOMAIN.interior(4 * n_interior, np.random.default_rng(seed + 1000))
-    return finish("Poisson2d-C", out, objective, laplace, fresh)
+    out = least_squares_for(model, objective, budget, **solve_options)
+    return finish("Poisson2d-C", out, objective)
 
 
 SPEC = Spec(
