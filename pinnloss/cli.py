@@ -125,6 +125,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     f.add_argument("files", nargs="*", metavar="FILE", help="data file(s); '-' is standard input")
     f.add_argument("--form", default="bm", metavar="FORM", help="equation of state (default bm)")
+    # `ase eos -t vinet`: refused, pointing to --form (see _check_options)
+    f.add_argument("-t", "--type", dest="ase_type", metavar="FORM", help=argparse.SUPPRESS)
     f.add_argument("--key", help="crystal in an ACWF JSON file, e.g. Cu-X/FCC")
     f.add_argument(
         "--n-atoms",
@@ -432,7 +434,9 @@ def _fmt_std(s) -> str:
 
 
 def _table_many(args, results) -> str:
-    lines = [f"pinnloss fit: {len(results)} files; form: {_form_title(args)}", ""]
+    n, given = len(results), len(args.files)
+    fitted = f"{n} of {given} files" if n < given else f"{n} files"
+    lines = [f"pinnloss fit: {fitted}; form: {_form_title(args)}", ""]
     head = [
         "file",
         "points",
@@ -446,8 +450,8 @@ def _table_many(args, results) -> str:
     body = []
     for r in results:
         v, s, data = r["values"], r["std"], r["data"]
-        basis = {"per atom": "per atom", "per cell": f"cell of {data.n_atoms}"}.get(
-            data.basis, "unknown n"
+        basis = {"per atom": "per atom", "per cell": f"per cell of {data.n_atoms}"}.get(
+            data.basis, "atoms per cell unknown"
         )
         body.append(
             [
@@ -558,6 +562,11 @@ def _save_plot(args, r) -> None:
 
 def _check_options(args, parser) -> None:
     """Usage errors that need more than one option (exit status 2, like argparse's)."""
+    if args.ase_type is not None:
+        parser.error(
+            f"-t/--type is ase eos's option; pinnloss fit names the form with --form "
+            f"(--form {args.ase_type}; 'pinnloss fit --help' lists the forms)."
+        )
     if args.b0 is not None and args.v0 is None:
         parser.error("--b0 constrains the bulk modulus at V0; give --v0 too.")
     if args.sigma is not None and args.form == _NET:

@@ -135,10 +135,16 @@ def test_several_files_one_table(capsys, tmp_path):
     assert rc == 1 and err.count("\n") == 2 and "Traceback" not in err
     assert f"{bad}: no such file" in err and f"{mono}: " in err and "minimum" in err
     lines = out.splitlines()
-    assert lines[0] == "pinnloss fit: 2 files; form: Birch–Murnaghan (3rd order)"
+    # issue 17: it said "1 files" when one of two failed, and cut the basis to "unknown n"
+    assert lines[0] == "pinnloss fit: 2 of 4 files; form: Birch–Murnaghan (3rd order)"
     assert lines[2].split()[:3] == ["file", "points", "basis"]
     rows = [ln for ln in lines if ln.strip().startswith(str(tmp_path))]
-    assert len(rows) == 2 and "unknown n" in rows[0] and "cell of 2" in rows[1]
+    assert len(rows) == 2 and " atoms per cell unknown " in rows[0]
+    assert " per cell of 2 " in rows[1]
+    rc, out, err = _run(capsys, a, bad)
+    assert rc == 1 and out.startswith("pinnloss fit: 1 of 2 files;") and "no such file" in err
+    _, out, _ = _run(capsys, a, b)
+    assert out.startswith("pinnloss fit: 2 files;")
     for row in rows:
         assert f"{V0:.6f} ±" in row
     rc, out, _ = _run(capsys, a, b, bad, "--json", "-")
@@ -146,6 +152,45 @@ def test_several_files_one_table(capsys, tmp_path):
     assert rc == 1 and [r["source"] for r in res["results"]] == [str(a), str(b)]
     assert res["errors"] == [f"{bad}: no such file."] and "v0" in res["units"]
     assert res["pinnloss_version"]
+
+
+def test_utf16_files_links_and_the_ase_type_option(capsys, tmp_path):
+    """Issue 17: UTF-16 was "not a text file", a symlink loop "no such file", and `-t` (the
+    `ase eos` habit) was refused without pointing to --form."""
+    for enc in ("utf-16", "utf-16-be", "utf-32"):  # with a byte-order mark: read
+        p = _csv(tmp_path / f"{enc}.csv", "\ufeffvolume,energy", "{v!r},{e!r}\n", encoding=enc)
+        assert np.isclose(_json(capsys, p)["v0"], V0, rtol=1e-8), enc
+    for enc in ("utf-16-le", "utf-16-be"):  # without one: named, not guessed
+        p = _csv(tmp_path / f"{enc}.csv", "volume,energy", "{v!r},{e!r}\n", encoding=enc)
+        _one_error(*_run(capsys, p), f"{p}: not a text file: UTF-16 without a byte-order mark")
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("volume,énergie\n1,2\n".encode("latin-1"))
+    _one_error(*_run(capsys, latin), "not a text file: invalid UTF-8 (invalid continuation byte")
+    binary = tmp_path / "x.npy"
+    np.save(binary, np.arange(4.0))
+    _one_error(*_run(capsys, binary), "not a text file (binary data)")
+    loop_a, loop_b = tmp_path / "loop_a", tmp_path / "loop_b"
+    loop_a.symlink_to(loop_b)
+    loop_b.symlink_to(loop_a)
+    _one_error(*_run(capsys, loop_a), f"{loop_a}: a loop of symbolic links")
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "gone.csv")
+    _one_error(*_run(capsys, dangling), f"{dangling}: a broken symbolic link (to ", "gone.csv")
+    with pytest.raises(ValueError, match="a loop of symbolic links"):
+        eos.load(loop_b)
+    for opt in ("-t", "--type"):
+        with pytest.raises(SystemExit) as e:
+            cli.main(["fit", opt, "vinet"])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and "pinnloss fit names the form with --form (--form vinet" in err
+
+
+@pytest.mark.parametrize("scale, form", [(1e300, "vinet"), (1e300, "bm"), (1e-300, "bm")])
+def test_data_of_unfittable_scale_is_refused(capsys, tmp_path, scale, form):
+    """Issue 17: energies and volumes x1e300 printed B0' = -1 and RMS inf (vinet) or a wrong
+    reason (bm: "turns over"; x1e-300: "not convex")."""
+    p = _csv(tmp_path / "big.csv", "volume,energy", "{v!r},{e!r}\n", scale, scale)
+    _one_error(*_run(capsys, p, "--form", form), "cannot be fitted in floating point", "units")
 
 
 def test_standard_input(capsys, monkeypatch, tmp_path):

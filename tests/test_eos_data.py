@@ -119,6 +119,28 @@ def test_load_missing_and_binary(tmp_path):
         eos.load(42)
 
 
+def test_scales_that_float64_cannot_fit_are_refused(tmp_path):
+    """Issue 17: x1e300 / x1e-300 data gave B0' = -1 or a wrong reason; now EVData, load and
+    fit_eos refuse them naming the scales; scales inside the bound fit to the scaled answer."""
+    d = eos.example_data()
+    v, e = d.volume.tolist(), d.absolute_energy.tolist()
+    ref = eos.fit_eos(d, "vinet")
+    for fv, fe in [(1e300, 1e300), (1e-300, 1e-300), (1e70, 1.0), (1.0, 1e130), (1.0, 1e-130)]:
+        vs, es = [a * fv for a in v], [b * fe for b in e]
+        with pytest.raises(ValueError, match="EVData: volumes of .* cannot be fitted in floating"):
+            eos.EVData(vs, es)
+        with pytest.raises(ValueError, match="fit_eos.*cannot be fitted in floating point"):
+            eos.fit_eos(vs, es, "vinet")
+        p = tmp_path / "big.csv"
+        p.write_text("volume,energy\n" + "".join(f"{a!r},{b!r}\n" for a, b in zip(vs, es)))
+        with pytest.raises(ValueError, match="big.csv'\\): volumes of .* Check the units"):
+            eos.load(p)
+    for fv, fe in [(1e30, 1e-30), (1e-55, 1.0), (1.0, 1e110)]:  # inside: the scaled answer
+        fit = eos.fit_eos(eos.EVData([a * fv for a in v], [b * fe for b in e]), "vinet")
+        got = [fit.v0 / fv, fit.b0 * fv / fe, fit.b1]
+        np.testing.assert_allclose(got, [ref.v0, ref.b0, ref.b1], rtol=1e-6)
+
+
 def test_load_acwf(tmp_path):
     doc = {
         "eos_data": {

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
+import errno
 import json
 import os
 import re
@@ -91,6 +93,32 @@ def _vector(where: str, name: str, x) -> np.ndarray:
             f"index {i}; remove or fix those points."
         )
     return a
+
+
+#: The fit squares energies and its diagnosis takes derivatives up to fourth order in volume,
+#: so energies spread over s eV and volumes of c Å³ reach s² and (s / c⁴)²: with
+#: 2 |log10 s| + 4 |log10 c| up to this bound they stay well inside float64 (~1e±308; the
+#: fits were right at 300 and lost their standard errors at 320).
+SCALE_LIMIT = 240.0
+#: Largest per-atom |E| [eV] accepted (its square must stay finite).
+ENERGY_LIMIT = 1e120
+
+
+def _check_scale(where: str, v: np.ndarray, e: np.ndarray) -> None:
+    """Refuse volumes and energies whose scale a float64 fit cannot handle (issue 17)."""
+    spread = float(np.ptp(e))
+    big = float(np.max(np.abs(e)))
+    dv = max(abs(np.log10(v.max())), abs(np.log10(v.min())))
+    de = abs(np.log10(spread)) if spread > 0 else 0.0
+    if big <= ENERGY_LIMIT and 2 * de + 4 * dv <= SCALE_LIMIT:
+        return
+    raise ValueError(
+        f"{where}: volumes of {v.min():.3g}–{v.max():.3g} Å³/atom with energies up to "
+        f"|E| = {big:.3g} eV/atom, spread over {spread:.3g} eV, cannot be fitted in floating "
+        "point: the fit squares energies and takes derivatives up to E/V⁴, which overflow or "
+        "underflow float64 at these scales. Check the units (volumes in Å³, energies in eV "
+        "per atom) and convert the data."
+    )
 
 
 def _count(n) -> int:
@@ -187,6 +215,7 @@ class EVData:
                 f"{where}: duplicate volume {float(v[dup[0]] * divide)!r} Å³ appears more than "
                 "once; average or drop repeated structures before fitting."
             )
+        _check_scale(where, v, e)
         if isinstance(reference, str):
             if reference != "min":
                 raise ValueError(
@@ -651,10 +680,7 @@ def load(
         except (OSError, UnicodeDecodeError) as e:
             raise _fail(name, _braces(f"cannot read the stream ({e}).")) from None
         if isinstance(text, bytes):
-            try:
-                text = text.decode("utf-8-sig")
-            except UnicodeDecodeError as e:
-                raise _fail(name, _braces(f"not UTF-8 text ({e.reason}).")) from None
+            text = _decode(name, text)
         if not isinstance(text, str):
             raise _fail(name, f"the stream gave {type(text).__name__}, not text.")
         return _parse_text(name, text, "", key, n_atoms, reference, lab, name.strip("<>"))
@@ -666,8 +692,7 @@ def load(
             f"{type(source).__name__}."
         )
     path = os.fspath(source)
-    if not os.path.exists(path):
-        raise _fail(path, "no such file.")
+    _check_exists(path)
     if os.path.isdir(path):
         raise _fail(path, "is a directory, not a data file.")
     ext = os.path.splitext(path)[1].lower()
@@ -689,13 +714,58 @@ def load(
             )
         return data
     try:
-        with open(path, encoding="utf-8-sig") as fh:
-            text = fh.read()
-    except UnicodeDecodeError as e:
-        raise _fail(path, _braces(f"not a text file ({e.reason}).")) from None
+        with open(path, "rb") as fh:
+            text = _decode(path, fh.read())
     except OSError as e:
         raise _fail(path, _braces(f"cannot read the file ({e.strerror}).")) from None
     return _parse_text(path, text, ext, key, n_atoms, reference, lab, os.path.basename(path))
+
+
+def _check_exists(path: str) -> None:
+    """Refuse a path that cannot be opened, saying why: missing, a broken or looping link."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise _fail(
+                path, _braces(f"a broken symbolic link (to {os.readlink(path)!r}, missing).")
+            ) from None
+        raise _fail(path, "no such file.") from None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise _fail(
+                path, "a loop of symbolic links (too many levels); point the link at a file."
+            ) from None
+        raise _fail(path, _braces(f"cannot read the file ({e.strerror}).")) from None
+
+
+#: byte-order marks: UTF-32 first (its little-endian mark begins with UTF-16's)
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def _decode(name: str, raw: bytes) -> str:
+    """Text of a file: UTF-8, or UTF-8/16/32 with a byte-order mark (Windows editors and
+    PowerShell write UTF-16 with one). Anything else is refused, naming what it looks like."""
+    encoding = next((enc for bom, enc in _BOMS if raw.startswith(bom)), "utf-8")
+    why = ""
+    if encoding == "utf-8" and b"\0" in raw:  # NUL is valid UTF-8 but never in a table
+        odd, even = raw[1:400:2].count(0), raw[0:400:2].count(0)
+        if max(odd, even) > 0.4 * len(raw[:400]) / 2 and min(odd, even) <= 1:
+            why = "UTF-16 without a byte-order mark (every other byte is zero)"
+        else:
+            raise _fail(name, "not a text file (binary data); expected a volume,energy table.")
+    else:
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError as e:
+            why = f"invalid {encoding.upper().removesuffix('-SIG')} ({e.reason} at byte {e.start})"
+    raise _fail(name, _braces(f"not a text file: {why}; save it as UTF-8 text."))
 
 
 def _parse_text(name, text, ext, key, n_atoms, reference, label, default_label) -> EVData:
