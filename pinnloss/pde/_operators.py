@@ -976,9 +976,10 @@ def dirichlet(
     `eqx.Module` model: fit it with `pl.fit` / `pl.least_squares` and no boundary term.
     Only `net` learns: `distance` and `boundary_value`, when concrete, are stored as
     constants with no array leaves (not parameters, not in the Jacobian); built under a
-    transformation, their array leaves have their gradients stopped. A distance with a
-    kink (a polygon's exact distance) gives derivatives that jump across its medial axis;
-    a smooth approximate distance (Sukumar & Srivastava 2022) avoids that.
+    transformation, their array leaves have their gradients stopped. An exact distance has
+    a kink on its medial axis (a disk's centre, a polygon's bisectors): the Laplacian of the
+    constrained model is singular there (unbounded near a disk's centre). A smooth distance
+    ($r^2 - |x - c|^2$ for a disk; Sukumar & Srivastava 2022 in general) avoids that.
 
     Args:
         net: the network $N$, called on one point.
