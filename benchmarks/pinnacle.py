@@ -20,6 +20,7 @@ with `{`).
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import os
@@ -35,13 +36,32 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pinnacle_problems as problems  # noqa: E402
 from pinnacle_problems import l2re  # noqa: E402,F401 (the metric, re-exported)
 
+import pinnloss as pl  # noqa: E402
+
 DEFAULT_BUDGET = 600.0
+
+
+def check_options(spec, options: dict) -> None:
+    """Refuse a `--set` option that the recipe (or `pl.least_squares`, for recipes that pass
+    their extra options on) does not take, naming it and the choices."""
+    params = inspect.signature(spec.run).parameters
+    known = {k for k, v in params.items() if v.kind == v.KEYWORD_ONLY}
+    if any(v.kind == v.VAR_KEYWORD for v in params.values()):
+        lsq = inspect.signature(pl.least_squares).parameters
+        known |= set(lsq) - {"model", "objective", "time_limit", "callback", "history"}
+    for key in options:
+        if key not in known:
+            raise ValueError(
+                f"--set {key}: {spec.name}'s recipe has no option {key!r}; "
+                f"choose from {', '.join(sorted(known))}."
+            )
 
 
 def run_one(name: str, budget: float, seed: int = 0, options: dict | None = None) -> dict:
     """Run one problem's recipe and score it; the JSON record of the run. `options` go to
     the recipe (`--set n_interior=4000`)."""
     spec = problems.get(name)
+    check_options(spec, options or {})
     x, y = spec.reference()
     t0 = time.perf_counter()
     out = spec.run(budget=budget, seed=seed, **(options or {}))
@@ -126,6 +146,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="also one JSON object per run")
+    p.add_argument("--list", action="store_true", help="list the problems and their recipes")
+    p.add_argument(
+        "--cache",
+        action="store_true",
+        help="turn on pinnloss's persistent compilation cache (pl.enable_compilation_cache): "
+        "a second run of a recipe loads its compiled solve instead of compiling it",
+    )
     p.add_argument(
         "--set",
         action="append",
@@ -137,6 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)  # fmt: skip
     if not args.budget > 0 or not math.isfinite(args.budget):
         p.error(f"--budget must be a positive number of seconds; got {args.budget}")
+    if args.list:
+        for n in names:
+            spec = problems.get(n)
+            print(f"{spec.name} ({spec.pinnacle_class}): {spec.recipe}")
+        return 0
     options = {}
     for item in args.set:
         key, sep, value = item.partition("=")
@@ -146,9 +178,13 @@ def main(argv: list[str] | None = None) -> int:
             options[key] = json.loads(value)
         except json.JSONDecodeError:
             options[key] = value
+    if args.cache:
+        pl.enable_compilation_cache()
     chosen = args.problem or names
     try:
         chosen = [problems.get(n).name for n in chosen]
+        for n in chosen:
+            check_options(problems.get(n), options)
     except ValueError as e:
         p.error(str(e))
     records = []

@@ -104,3 +104,6 @@ def test_harness_end_to_end_json():
     bad = subprocess.run(cmd[:2] + ["--problem", "Nope"], capture_output=True, text=True,
                          env=env, timeout=120)  # fmt: skip
     assert bad.returncode == 2 and "unknown 'Nope'" in bad.stderr
+    bad = subprocess.run(cmd[:4] + ["--set", "widht=30"], capture_output=True, text=True,
+                         env=env, timeout=120)  # fmt: skip
+    assert bad.returncode == 2 and "no option 'widht'" in bad.stderr
