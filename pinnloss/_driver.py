@@ -606,16 +606,33 @@ def _check_options(where, traced, *, time_limit, resample, resample_every, updat
     return time_limit
 
 
-def _warn_if_overfit(where, names, vals, held_names, held, held0, n_points) -> None:
+def _chunking(max_steps, chunk_size, checkpoint_every, resample_every, update, host, history):
+    """`(chunk, length)`: steps between host events (bar, callback, checkpoint, resampling,
+    `update`) and the most steps one compiled call runs (its history rows)."""
+    every = checkpoint_every
+    if resample_every is not None:
+        every = resample_every if every is None else min(every, resample_every)
+    elif update and chunk_size is None:
+        every = max(1, math.ceil(max_steps / 10)) if every is None else every
+    if chunk_size is None:
+        chunk_size = default_chunk(max_steps, host, every)
+    chunk = max(1, min(chunk_size, every or chunk_size, max_steps))
+    return chunk, (min(chunk, _MAX_ROWS) if history else chunk)
+
+
+def _warn_if_overfit(where, objective: Objective, vals, held, held0) -> None:
     """`pl.OverfitWarning` for a domain term whose held-out residual is far above its
     training value (see `_OVERFIT_RATIO`, `_OVERFIT_FLOOR`)."""
-    for j, name in enumerate(held_names):
+    names = objective.names
+    domain = [(n, t) for n, t in zip(names, objective.terms) if t.resamplable]
+    for j, (name, term) in enumerate(domain):
+        n_pts = len(getattr(term, "points", ())) or "its"
         train, h, h0 = float(vals[names.index(name)]), float(held[j]), float(held0[j])
         floor = max(_OVERFIT_FLOOR * h0, np.finfo(np.float64).tiny)
         if h > _OVERFIT_RATIO * train and h > floor:
             warnings.warn(
                 f"{where}: term {name!r} has mean squared residual {train:.2e} at "
-                f"{n_points[j]} training points but {h:.2e} at fresh points "
+                f"{n_pts} training points but {h:.2e} at fresh points "
                 f"({h / max(train, 1e-300):.1e}x): the model fits the points, not the equation "
                 "between them, and a low loss here does not mean a good solution. Use more "
                 "points (several per parameter) or resample them between chunks "
@@ -623,6 +640,22 @@ def _warn_if_overfit(where, names, vals, held_names, held, held0, n_points) -> N
                 OverfitWarning,
                 stacklevel=5,
             )
+
+
+def _run_traced(solver, problem, y, state, max_steps, history, checkpoint, callback, where):
+    """The whole solve as one compiled call (inside `jax.jit`, `vmap`, `pl.sweep`): the
+    host cannot look between chunks. Returns `(i, y, state, [history], values)`."""
+    if checkpoint is not None or callback is not None:
+        raise ValueError(
+            f"{where}: checkpoint= and callback= need concrete inputs; inside jax.jit, "
+            "jax.vmap or pl.sweep use pl.sweep(..., checkpoint=) instead."
+        )
+    rows = max(max_steps, 1)
+    i, y, state, hist, values = _chunk(
+        solver, problem, y, state, jnp.asarray(0), jnp.asarray(max_steps),
+        jnp.asarray(rows), rows, history, True,
+    )  # fmt: skip
+    return i, y, state, [hist], values
 
 
 def run(
@@ -662,31 +695,18 @@ def run(
     key = jax.random.key(0) if key is None else key
     _warn_if_underdetermined(problem, y, where)
     if traced:
-        if checkpoint is not None or callback is not None:
-            raise ValueError(
-                f"{where}: checkpoint= and callback= need concrete inputs; inside jax.jit, "
-                "jax.vmap or pl.sweep use pl.sweep(..., checkpoint=) instead."
-            )
-        # one compiled call: the host cannot look between chunks
-        rows_ = max(max_steps, 1)
-        i, y, state, hist, values = _chunk(
-            solver, problem, y, state, jnp.asarray(0), jnp.asarray(max_steps),
-            jnp.asarray(rows_), rows_, history, True,
-        )  # fmt: skip
-        rows, stopped, held = [hist], False, {}
+        i, y, state, rows, values = _run_traced(
+            solver, problem, y, state, max_steps, history, checkpoint, callback, where
+        )
+        stopped, held = False, {}
     else:
         if resample is not None and resample_every is None:
             resample_every = min(100, max_steps) or 1
-        every = checkpoint_every
-        if resample_every is not None:
-            every = resample_every if every is None else min(every, resample_every)
-        elif update is not None and chunk_size is None:
-            every = max(1, math.ceil(max_steps / 10)) if every is None else every
         adaptive = time_limit is not None and chunk_size is None
-        if chunk_size is None:
-            chunk_size = default_chunk(max_steps, progress or callback is not None, every)
-        chunk = max(1, min(chunk_size, every or chunk_size, max_steps))
-        length = min(chunk, _MAX_ROWS) if history else chunk
+        chunk, length = _chunking(
+            max_steps, chunk_size, checkpoint_every, resample_every, update is not None,
+            progress or callback is not None, history,
+        )  # fmt: skip
         ckpt, done, rows, init = None, 0, [], True
         if checkpoint is not None:
             ckpt = _Checkpointer(checkpoint, problem, solver, y, state, max_steps, history, where)
@@ -711,16 +731,10 @@ def run(
     if held_names:
         final = _heldout(problem, y, jax.random.fold_in(key, i))
         stats.update({f"heldout/{n}": final[j] for j, n in enumerate(held_names)})
+        if not traced:
+            _warn_if_overfit(where, problem.objective, values[1], final, held[min(held)])
     if not traced:
         stats["seconds"] = time.perf_counter() - t0
-        if held_names:
-            n_pts = [
-                len(getattr(t, "points", ())) or "its"
-                for t in problem.objective.terms
-                if t.resamplable
-            ]
-            first = held[min(held)]
-            _warn_if_overfit(where, objective.names, values[1], held_names, final, first, n_pts)
     sol = Solution(
         model=problem.model(y),
         loss=values[0],

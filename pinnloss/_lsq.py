@@ -116,15 +116,11 @@ def least_squares(
         cg_tol, cg_maxiter, cg_solver: settings of each CG solve (`"jax"` or `"lineax"`).
         solver: a `pl.LevenbergMarquardt` to use instead of the options above.
         state: a previous `.state` to continue from (keeps the damping).
-        history, progress, callback, chunk_size, checkpoint, checkpoint_every: as in
-            `pl.solve`.
-        time_limit: seconds (compilation included), checked between compiled calls; ends
-            with `pl.RESULTS.time_limit_reached`, not an error. As in `pl.solve`.
-        resample, resample_every, key: draw new points for terms over a domain
-            (`pl.Residual(fn, domain, n=...)`) every `resample_every` steps, `"uniform"` or
-            `"rad"`, without recompiling; as in `pl.solve`.
-        update: `update(step, model, objective) -> objective` between chunks, e.g. new
-            loss-balancing weights (`pl.balancing.reweight`); as in `pl.solve`.
+        history, progress, callback, chunk_size, checkpoint, checkpoint_every, time_limit,
+            resample, resample_every, update, key: as in `pl.solve` — `time_limit` in seconds
+            with compilation (ends with `time_limit_reached`, no error), `resample="rad"`
+            redraws the points of `pl.Residual(fn, domain, n=...)` terms, `update` returns
+            new weights between chunks (loss balancing); none of them recompiles.
         throw: raise on a failure: a non-finite start or Jacobian (`pl.NonFiniteLossError`,
             naming the term); under `jax.jit` via `eqx.error_if`. Budgets never raise.
 

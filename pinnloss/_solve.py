@@ -94,7 +94,8 @@ def solve(
             (`pl.Residual(fn, domain, n=...)`) every `resample_every` steps (default 100),
             at the same count, so the loop does not recompile; RAD (Wu et al. 2023) draws
             them where the residual is large. The solver's state restarts at the same
-            iterate (damping / optimizer state kept).
+            iterate (damping / optimizer state kept). A run resumed from `checkpoint=`
+            uses the term's first points until its next draw.
         resample_every: steps between draws.
         update: `update(step, model, objective) -> objective`, called between chunks (every
             `chunk_size` steps; default ~10 times a run), returning the objective with new
