@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import array
 import codecs
 import csv
 import errno
+import io
 import json
 import os
 import re
@@ -150,6 +152,10 @@ class EVData:
         reference: `"min"` (default) subtracts the lowest per-atom energy; a number subtracts
             that value [eV/atom]; `0.0` keeps absolute energies.
         label: a name for plots and messages.
+        basis: what the input values were (`"per cell"`, `"per atom"`, `"unknown"`), for a
+            caller that converted them itself (`load` divides per-cell columns); default:
+            from `per_atom` and `n_atoms`.
+        notes: how the values were read (unit conversions), for reports.
 
     Attributes:
         basis: what the input values were: `"per cell"` (divided by `n_atoms`), `"per atom"`,
@@ -183,59 +189,12 @@ class EVData:
         per_atom: bool = False,
         reference="min",
         label: str = "",
+        basis: str | None = None,
+        notes: Sequence[str] = (),
     ):
-        where = "EVData"
-        v = _vector(where, "volume", volume)
-        e = _vector(where, "energy", energy)
-        if v.shape != e.shape:
-            raise ValueError(
-                f"{where}: volume has {v.shape[0]} points but energy has {e.shape[0]}; "
-                "give one energy per volume."
-            )
-        if n_atoms is not None:
-            try:
-                n_atoms = _count(n_atoms)
-            except ValueError as err:
-                raise ValueError(f"{where}: n_atoms {err} (or None if unknown).") from None
-        if v.size < 2:
-            raise ValueError(f"{where}: need at least 2 points; got {v.size}.")
-        if (v <= 0).any():
-            i = int(np.argmax(v <= 0))
-            raise ValueError(
-                f"{where}: volumes must be positive; volume[{i}] = {float(v[i])!r} Å³. "
-                "Check the column order (volume first?) and units."
-            )
-        divide = 1 if (per_atom or n_atoms is None) else n_atoms
-        basis = "per atom" if per_atom else ("unknown" if n_atoms is None else "per cell")
-        order = np.argsort(v, kind="stable")
-        v, e = v[order] / divide, e[order] / divide
-        dup = np.nonzero(np.diff(v) <= 1e-12 * v[1:])[0]
-        if dup.size:
-            raise ValueError(
-                f"{where}: duplicate volume {float(v[dup[0]] * divide)!r} Å³ appears more than "
-                "once; average or drop repeated structures before fitting."
-            )
-        _check_scale(where, v, e)
-        if isinstance(reference, str):
-            if reference != "min":
-                raise ValueError(
-                    f"{where}: reference must be 'min' or a number; got {reference!r}."
-                )
-            shift = float(e.min())
-        else:
-            shift = float(reference)
-            if not np.isfinite(shift):
-                raise ValueError(f"{where}: reference must be finite; got {reference!r}.")
-        v.setflags(write=False)
-        es = e - shift
-        es.setflags(write=False)
-        object.__setattr__(self, "volume", v)
-        object.__setattr__(self, "energy", es)
-        object.__setattr__(self, "n_atoms", n_atoms)
-        object.__setattr__(self, "basis", basis)
-        object.__setattr__(self, "energy_shift", shift)
-        object.__setattr__(self, "label", str(label))
-        object.__setattr__(self, "notes", ())
+        fields = _evdata_fields(volume, energy, n_atoms, per_atom, reference, label, basis, notes)
+        for name, value in fields.items():  # the one place a (frozen) EVData is filled in
+            object.__setattr__(self, name, value)
 
     @property
     def absolute_energy(self) -> np.ndarray:
@@ -263,9 +222,68 @@ class EVData:
         )
 
 
-def _with_notes(data: EVData, notes) -> EVData:
-    object.__setattr__(data, "notes", tuple(notes))
-    return data
+def _evdata_fields(volume, energy, n_atoms, per_atom, reference, label, basis, notes) -> dict:
+    """Every field of an `EVData`, checked, sorted by volume, per atom and shifted."""
+    where = "EVData"
+    v = _vector(where, "volume", volume)
+    e = _vector(where, "energy", energy)
+    if v.shape != e.shape:
+        raise ValueError(
+            f"{where}: volume has {v.shape[0]} points but energy has {e.shape[0]}; "
+            "give one energy per volume."
+        )
+    if n_atoms is not None:
+        try:
+            n_atoms = _count(n_atoms)
+        except ValueError as err:
+            raise ValueError(f"{where}: n_atoms {err} (or None if unknown).") from None
+    if v.size < 2:
+        raise ValueError(f"{where}: need at least 2 points; got {v.size}.")
+    if (v <= 0).any():
+        i = int(np.argmax(v <= 0))
+        raise ValueError(
+            f"{where}: volumes must be positive; volume[{i}] = {float(v[i])!r} Å³. "
+            "Check the column order (volume first?) and units."
+        )
+    if basis is None:
+        basis = "per atom" if per_atom else ("unknown" if n_atoms is None else "per cell")
+    elif basis not in _BASES:
+        raise ValueError(f"{where}: basis must be one of {_BASES}; got {basis!r}.")
+    divide = 1 if (per_atom or n_atoms is None) else n_atoms
+    order = np.argsort(v, kind="stable")
+    v, e = v[order] / divide, e[order] / divide
+    dup = np.nonzero(np.diff(v) <= 1e-12 * v[1:])[0]
+    if dup.size:
+        raise ValueError(
+            f"{where}: duplicate volume {float(v[dup[0]] * divide)!r} Å³ appears more than "
+            "once; average or drop repeated structures before fitting."
+        )
+    _check_scale(where, v, e)
+    shift = _reference(where, reference, e)
+    es = e - shift
+    v.setflags(write=False)
+    es.setflags(write=False)
+    return {
+        "volume": v,
+        "energy": es,
+        "n_atoms": n_atoms,
+        "basis": basis,
+        "energy_shift": shift,
+        "label": str(label),
+        "notes": tuple(str(n) for n in notes),
+    }
+
+
+def _reference(where: str, reference, e: np.ndarray) -> float:
+    """The energy subtracted from per-atom energies: their minimum, or a given number."""
+    if isinstance(reference, str):
+        if reference != "min":
+            raise ValueError(f"{where}: reference must be 'min' or a number; got {reference!r}.")
+        return float(e.min())
+    shift = float(reference)
+    if not np.isfinite(shift):
+        raise ValueError(f"{where}: reference must be finite; got {reference!r}.")
+    return shift
 
 
 # ---------------------------------------------------------------------------------------
@@ -398,24 +416,43 @@ def _pick(name: str, cols: list[_Col], quantity: str) -> _Col:
 
 
 def _read_table(name: str, text: str, n_atoms, reference, label) -> EVData:
-    lines = [
-        (k, ln)
-        for k, ln in enumerate(text.splitlines(), start=1)
-        if ln.strip() and not ln.lstrip().startswith("#")
-    ]
-    if not lines:
+    """A table with a header line naming the columns (see `load`), read row by row: memory
+    stays a small multiple of the file (the values go straight into arrays)."""
+    rows = _content_lines(text)
+    head_no, head = next(rows, (0, None))
+    if head is None:
         raise _fail(name, "the file is empty; expected a header line and rows of numbers.")
-    head_no, head = lines[0]
     delim = next((d for d in (",", ";", "\t") if d in head), None)
+    width, vcol, ecol, ncol = _header_columns(name, head_no, head, delim)
+    vols, enes, counts = _read_rows(name, rows, delim, width, vcol, ecol, ncol)
+    n = _atoms_per_cell(name, ncol, counts, n_atoms)
+    vb, eb = _column_bases(name, vcol, ecol, n, n_atoms, ncol)
+    v, e, divided = _per_atom(name, vols, enes, (vcol, vb), (ecol, eb), n)
+    basis = "per cell" if divided else ("unknown" if vb != "atom" and n is None else "per atom")
+    try:
+        return EVData(
+            v,
+            e,
+            n_atoms=n,
+            per_atom=True,
+            reference=reference,
+            label=label,
+            basis=basis,
+            notes=_unit_notes(vcol, ecol),
+        )
+    except ValueError as err:
+        raise _fail(name, _braces(str(err).removeprefix("EVData: "))) from None
 
-    def fields(k, ln):
-        if not delim:
-            return ln.split()
-        try:
-            return [c.strip() for c in next(csv.reader([ln], delimiter=delim))]
-        except csv.Error as e:
-            raise _fail(name, _braces(f"line {k} cannot be read as a table ({e}).")) from None
 
+def _content_lines(text: str):
+    """`(line number, line)` of the lines that are neither blank nor comments, lazily."""
+    for k, ln in enumerate(io.StringIO(text, newline=None), start=1):
+        if ln.strip() and not ln.lstrip().startswith("#"):
+            yield k, ln.rstrip("\n")
+
+
+def _header_columns(name: str, head_no: int, head: str, delim):
+    """`(number of columns, volume column, energy column, atom-count column or None)`."""
     try:
         header = [h.strip() for h in _split_header(head, delim)]
     except csv.Error as e:
@@ -434,90 +471,99 @@ def _read_table(name: str, text: str, n_atoms, reference, label) -> EVData:
     ncols = [c for c in cols if c.quantity == "n_atoms"]
     if len(ncols) > 1:
         raise _fail(name, _braces(f"ambiguous header: {len(ncols)} atom-count columns."))
-    ncol = ncols[0] if ncols else None
+    return header, vcol, ecol, (ncols[0] if ncols else None)
 
-    vols, enes, nats = [], [], []
-    for k, ln in lines[1:]:
-        r = fields(k, ln)
-        if len(r) != len(header):
-            names = ", ".join(h[:40] for h in header[:8])
+
+def _fields(name: str, k: int, ln: str, delim, header: list[str]) -> list[str]:
+    """The fields of table line `k`, as many as the header names."""
+    if not delim:
+        r = ln.split()
+    else:
+        try:
+            r = [c.strip() for c in next(csv.reader([ln], delimiter=delim))]
+        except csv.Error as e:
+            raise _fail(name, _braces(f"line {k} cannot be read as a table ({e}).")) from None
+    if len(r) != len(header):
+        names = ", ".join(h[:40] for h in header[:8])
+        commas = delim == "," and len(r) == 2 * len(header)
+        raise _fail(
+            name,
+            _braces(
+                f"line {k} has {len(r)} field(s) but the header names {len(header)} "
+                f"column(s) ({names}); give one value per column"
+                + (" (decimal commas? separate fields with ';')" if commas else "")
+                + "."
+            ),
+        )
+    return r
+
+
+def _value(name: str, k: int, s: str, col: _Col, kind: str) -> float:
+    """Field `s` of line `k` as a finite number (`kind`: "volume" positive, "count" an atom
+    count, else any finite number)."""
+    where = f"line {k}, column {col.header!r}"
+    try:
+        x = float(s)
+    except ValueError:
+        raise _fail(name, _braces(f"{where}: {s[:40]!r} is not a number.")) from None
+    if not np.isfinite(x):
+        raise _fail(name, _braces(f"{where}: NaN or inf ({s!r}); remove or fix the point."))
+    if kind == "volume" and x <= 0:
+        raise _fail(
+            name,
+            _braces(
+                f"{where}: volumes must be positive; got {s}. Check the column order and units."
+            ),
+        )
+    if kind == "count":
+        try:
+            return _count(x)
+        except ValueError:
             raise _fail(
-                name,
-                _braces(
-                    f"line {k} has {len(r)} field(s) but the header names {len(header)} "
-                    f"column(s) ({names}); give one value per column"
-                    + (
-                        " (decimal commas? separate fields with ';')"
-                        if delim == "," and len(r) == 2 * len(header)
-                        else ""
-                    )
-                    + "."
-                ),
-            )
-        for col, out in ((vcol, vols), (ecol, enes), (ncol, nats)):
-            if col is None:
-                continue
-            s = r[col.index]
-            try:
-                x = float(s)
-            except ValueError:
-                raise _fail(
-                    name,
-                    _braces(f"line {k}, column {col.header!r}: {s[:40]!r} is not a number."),
-                ) from None
-            if not np.isfinite(x):
-                raise _fail(
-                    name,
-                    _braces(
-                        f"line {k}, column {col.header!r}: NaN or inf ({s!r}); remove or fix "
-                        "the point."
-                    ),
-                )
-            if col is vcol and x <= 0:
-                raise _fail(
-                    name,
-                    _braces(
-                        f"line {k}, column {col.header!r}: volumes must be positive; got {s}. "
-                        "Check the column order and units."
-                    ),
-                )
-            if col is ncol:
-                try:
-                    x = _count(x)
-                except ValueError:
-                    raise _fail(
-                        name,
-                        _braces(
-                            f"line {k}, column {col.header!r}: {s!r} is not a positive whole "
-                            "number of atoms."
-                        ),
-                    ) from None
-            out.append(x)
+                name, _braces(f"{where}: {s!r} is not a positive whole number of atoms.")
+            ) from None
+    return x
+
+
+def _read_rows(name, rows, delim, header, vcol, ecol, ncol):
+    """Volumes and energies (float64 arrays, as written) and the set of atom counts."""
+    vols, enes, counts = array.array("d"), array.array("d"), set()
+    for k, ln in rows:
+        r = _fields(name, k, ln, delim, header)
+        vols.append(_value(name, k, r[vcol.index], vcol, "volume"))
+        enes.append(_value(name, k, r[ecol.index], ecol, "energy"))
+        if ncol is not None:
+            counts.add(_value(name, k, r[ncol.index], ncol, "count"))
     if not vols:
         raise _fail(name, "the table has a header but no rows of numbers.")
+    return np.frombuffer(vols), np.frombuffer(enes), counts
 
-    # atoms per cell: the column, the argument, or unknown; they must agree
-    n = None
-    if ncol is not None:
-        counts = sorted(set(nats))
-        if len(counts) > 1:
-            raise _fail(
-                name,
-                _braces(
-                    f"column {ncol.header!r} holds different atom counts ({counts[:4]}); one "
-                    "E(V) curve is one cell. Convert to per-atom values and drop the column."
-                ),
-            )
-        n = counts[0]
-        if n_atoms is not None and n_atoms != n:
-            raise _fail(
-                name,
-                f"{{n_atoms_}}{n_atoms} contradicts the file's column {_braces(repr(ncol.header))} "
-                f"({n} atoms per cell); drop one.",
-            )
-    elif n_atoms is not None:
-        n = n_atoms
-    # basis of each column: stated, else the other column's, else per cell if counted
+
+def _atoms_per_cell(name, ncol, counts, n_atoms):
+    """Atoms per cell: the column, the argument, or unknown (None); they must agree."""
+    if ncol is None:
+        return n_atoms
+    if len(counts) > 1:
+        raise _fail(
+            name,
+            _braces(
+                f"column {ncol.header!r} holds different atom counts ({sorted(counts)[:4]}); "
+                "one E(V) curve is one cell. Convert to per-atom values and drop the column."
+            ),
+        )
+    (n,) = counts
+    if n_atoms is not None and n_atoms != n:
+        raise _fail(
+            name,
+            f"{{n_atoms_}}{n_atoms} contradicts the file's column {_braces(repr(ncol.header))} "
+            f"({n} atoms per cell); drop one.",
+        )
+    return n
+
+
+def _column_bases(name, vcol, ecol, n, n_atoms, ncol):
+    """The basis of each column: stated, else the other column's (both "atom", "cell" or
+    None)."""
     vb, eb = vcol.basis, ecol.basis
     if (vb is None) != (eb is None) and n is not None and n > 1:
         said, unsaid = (vcol, ecol) if vb else (ecol, vcol)
@@ -536,36 +582,42 @@ def _read_table(name: str, text: str, n_atoms, reference, label) -> EVData:
             f"{_braces(repr(ecol.header))}) but {{n_atoms_}}{n_atoms} was given, which divides "
             "per-cell values; drop it.",
         )
-    v = np.array(vols) * vcol.factor
-    e = np.array(enes) * ecol.factor
-    divided = False
-    for col, b, arr in ((vcol, vb, v), (ecol, eb, e)):
+    return vb, eb
+
+
+def _per_atom(name, vols, enes, vol, ene, n):
+    """Volumes [Å³] and energies [eV] per atom: units converted, per-cell columns divided by
+    `n` (unknown: per atom as they are). `vol`, `ene`: (column, basis). Also: was any divided."""
+    out, divided = [], False
+    for (col, b), x in ((vol, vols), (ene, enes)):
         if b == "cell" and n is None:
             raise _fail(
                 name,
                 f"column {_braces(repr(col.header))} is per cell but the number of atoms is "
                 "unknown; add an 'n_atoms' column or give {n_atoms_}N.",
             )
+        x = x * col.factor
         if b != "atom" and n is not None:
-            arr /= n
+            x /= n
             divided = True
+        out.append(x)
+    return out[0], out[1], divided
+
+
+def _unit_notes(vcol: _Col, ecol: _Col) -> list[str]:
+    """What `load` says about units: conversions made, units assumed."""
     notes = []
-    converted = [f"{q} from {c.unit}" for q, c in (("volume", vcol), ("energy", ecol))]
-    converted = [t for t, c in zip(converted, (vcol, ecol)) if c.unit and c.factor != 1.0]
+    converted = [
+        f"{q} from {c.unit}"
+        for q, c in (("volume", vcol), ("energy", ecol))
+        if c.unit and c.factor != 1.0
+    ]
     if converted:
         notes.append(f"converted {' and '.join(converted)} (CODATA 2022)")
     missing = [u for u, c in (("Å³", vcol), ("eV", ecol)) if not c.unit]
     if missing:
         notes.append(f"units not stated in the header: read as {' and '.join(missing)}")
-    try:
-        data = EVData(v, e, n_atoms=n, per_atom=True, reference=reference, label=label)
-    except ValueError as err:
-        raise _fail(name, _braces(str(err).removeprefix("EVData: "))) from None
-    if divided:
-        object.__setattr__(data, "basis", "per cell")
-    elif vb != "atom" and n is None:
-        object.__setattr__(data, "basis", "unknown")
-    return _with_notes(data, notes)
+    return notes
 
 
 def _read_acwf(name: str, d: dict, key, n_atoms, reference, label) -> EVData:
