@@ -4,7 +4,8 @@ Primitives (`Interval`, `Rectangle`, `Box`, `Disk`, `Sphere`, `Ball`, `Polygon`)
 operations (`a | b`, `a & b`, `a - b`), a time axis (`domain * (t0, t1)` or
 `domain * TimeDomain(t0, t1)`, points `(t, x)`), uniform / quasi-random / grid sampling of the
 interior and of named boundary parts with outward normals, and signed distances (positive
-inside) for hard constraints. Every domain is an `eqx.Module`: jit-, vmap- and scan-safe.
+inside; `smooth_distance` for hard constraints). Every domain is an `eqx.Module`: jit-,
+vmap- and scan-safe.
 
     >>> import jax, pinnloss as pl
     >>> geo = pl.geometry

@@ -143,6 +143,40 @@ def test_distance_is_a_hard_constraint(domain, boundary, interior):
     assert np.all(np.asarray(domain.distance(interior)) >= 0)
 
 
+def test_smooth_distance_vanishes_on_the_boundary_without_kinks(domain, boundary, interior):
+    xb, nb = boundary
+    phi = domain.smooth_distance
+    assert np.max(np.abs(phi(xb))) < 1e-12 and np.all(np.asarray(phi(interior)) > 0)
+    x = np.random.default_rng(4).uniform(-1.3, 1.3, (3000, 2))
+    assert (np.asarray(phi(x)) > 0).tolist() == [bool(v) for v in _analytic_contains(x)]
+    # normalised to first order: grad phi = -n on the boundary, away from the square's corners
+    g = np.asarray(jax.vmap(jax.grad(phi))(jnp.asarray(xb)))
+    far = np.linalg.norm(np.abs(xb) - 1, axis=1) > 0.02
+    assert np.allclose(g[far], -nb[far], atol=1e-10)
+    # no kink on the square's diagonal (the exact distance has one: its second difference
+    # grows like 1/h there), and a finite Hessian inside
+    p, e = jnp.array([-0.5, -0.5]), jnp.array([1.0, 0.0])
+    d2 = lambda f, h: float((f(p + h * e) + f(p - h * e) - 2 * f(p)) / h**2)
+    assert abs(d2(phi, 1e-2) - d2(phi, 1e-3)) < 1e-2
+    assert abs(d2(domain.distance, 1e-2) - d2(domain.distance, 1e-3)) > 100
+    assert np.isfinite(jax.vmap(jax.hessian(phi))(jnp.asarray(interior[:200]))).all()
+    # polygons: sign by matplotlib, zero on edges, grad -n away from vertices
+    ell = np.array([(0, 0), (2, 0), (2, 1), (1, 1), (1, 2), (0, 2)], float)
+    poly = geo.Polygon(ell)
+    x = np.random.default_rng(5).uniform(-0.5, 2.5, (2000, 2))
+    assert ((np.asarray(poly.smooth_distance(x)) > 0) == Path(ell).contains_points(x)).all()
+    pb, pn = poly.sample_boundary(256, key=jax.random.key(2))
+    assert np.max(np.abs(poly.smooth_distance(pb))) < 1e-12
+    g = np.asarray(jax.vmap(jax.grad(poly.smooth_distance))(pb))
+    away = np.min(np.linalg.norm(np.asarray(pb)[:, None] - ell[None], axis=-1), axis=1) > 0.02
+    assert np.allclose(g[away], -np.asarray(pn)[away], atol=1e-10)
+    # a hard-constrained model has a bounded Laplacian inside
+    net = eqx.nn.MLP(2, "scalar", 8, 1, activation=jnp.tanh, key=jax.random.key(3))
+    model = pl.pde.dirichlet(net, phi, 0.0)
+    lap = jax.vmap(pl.pde.laplacian(model))(jnp.asarray(interior[:200]))
+    assert np.isfinite(lap).all()
+
+
 def test_parts_select_circles_sides_and_the_lid(domain, key):
     assert set(domain.boundary_labels) == {
         "rectangle.xmin",
@@ -201,14 +235,13 @@ def test_polygon_contains_against_matplotlib(key):
             sum(p[0] * q[1] - q[0] * p[1] for p, q in zip(verts, verts[1:] + verts[:1]))
         )
         assert poly.measure == pytest.approx(area or shoelace, rel=1e-12)
-        xi = np.asarray(poly.sample_interior(256, key=key))
+        xi = np.asarray(poly.sample_interior(N, key=key))
         assert Path(np.asarray(verts, float)).contains_points(xi).all()
+        if verts is ell:  # the L's interior sits 1/3 in each of its three unit squares
+            assert abs(np.mean(xi[:, 0] > 1) - 1 / 3) < 4 * math.sqrt(2 / 9 / N)
         xb, nb = poly.sample_boundary(256, key=key)
         assert np.max(np.abs(poly.distance(xb))) < 1e-12
         assert not Path(np.asarray(verts, float)).contains_points(xb + 1e-6 * nb).any()
-    # the L's interior sits 1/3 in each unit square, its boundary 1/4 on the two long edges
-    xi = np.asarray(geo.Polygon(ell).sample_interior(N, key=key))
-    assert abs(np.mean(xi[:, 0] > 1) - 1 / 3) < 4 * math.sqrt(2 / 9 / N)
     # a brute-force distance: the nearest of 20 000 points along the edges
     poly = geo.Polygon(ell)
     s = np.linspace(0, 1, 2000)[:, None]
