@@ -154,12 +154,11 @@ def test_smooth_distance_vanishes_on_the_boundary_without_kinks(domain, boundary
     far = np.linalg.norm(np.abs(xb) - 1, axis=1) > 0.02
     assert np.allclose(g[far], -nb[far], atol=1e-10)
     # no kink on the square's diagonal (the exact distance has one: its second difference
-    # grows like 1/h there), and a finite Hessian inside
+    # grows like 1/h there)
     p, e = jnp.array([-0.5, -0.5]), jnp.array([1.0, 0.0])
     d2 = lambda f, h: float((f(p + h * e) + f(p - h * e) - 2 * f(p)) / h**2)
     assert abs(d2(phi, 1e-2) - d2(phi, 1e-3)) < 1e-2
     assert abs(d2(domain.distance, 1e-2) - d2(domain.distance, 1e-3)) > 100
-    assert np.isfinite(jax.vmap(jax.hessian(phi))(jnp.asarray(interior[:200]))).all()
     # polygons: sign by matplotlib, zero on edges, grad -n away from vertices
     ell = np.array([(0, 0), (2, 0), (2, 1), (1, 1), (1, 2), (0, 2)], float)
     poly = geo.Polygon(ell)
@@ -170,7 +169,7 @@ def test_smooth_distance_vanishes_on_the_boundary_without_kinks(domain, boundary
     g = np.asarray(jax.vmap(jax.grad(poly.smooth_distance))(pb))
     away = np.min(np.linalg.norm(np.asarray(pb)[:, None] - ell[None], axis=-1), axis=1) > 0.02
     assert np.allclose(g[away], -np.asarray(pn)[away], atol=1e-10)
-    # a hard-constrained model has a bounded Laplacian inside
+    # a hard-constrained model has a finite Laplacian inside
     net = eqx.nn.MLP(2, "scalar", 8, 1, activation=jnp.tanh, key=jax.random.key(3))
     model = pl.pde.dirichlet(net, phi, 0.0)
     lap = jax.vmap(pl.pde.laplacian(model))(jnp.asarray(interior[:200]))

@@ -219,7 +219,7 @@ def _sample_jit(geom, key, n: int, method: str, part: tuple[bool, ...] | None, d
 
 @eqx.filter_jit
 def _rates_jit(node, u_in, u_bd):
-    """Acceptance rates of interior and boundary candidates (compiled: ~2x cheaper than eager)."""
+    """Acceptance rates of interior and boundary candidates, compiled once per structure."""
     _, inside = node._interior_draw(u_in)
     _, keep = node._boundary_draw(u_bd, np.ones(len(node.boundary_labels), bool))
     return jnp.mean(inside), jnp.mean(keep)
