@@ -209,13 +209,6 @@ _fit_batch = cached_jit(
 )
 
 
-#: Pad curves to a few lengths and batches to a few sizes (zero weights, copies), so that a
-#: loop over curves of 37, 39 and 40 points compiles once. False: exact shapes (benchmarks).
-_PAD = True
-#: Fit the four-parameter forms with one shared program (`_AnyForm`). False: one per form.
-_SHARE = True
-
-
 def _is_form(x) -> bool:
     return isinstance(x, str) or (isinstance(x, type) and issubclass(x, AbstractEOS))
 
@@ -412,6 +405,18 @@ def fit_eos(
     Reference: F. Birch, Phys. Rev. 71, 809 (1947); E. Bosoni et al., Nat. Rev. Phys. 6, 45
     (2024) for the linear start.
     """
+    return _fit_eos(data, form, eos, weights, max_steps, tol, check, pad=True, share=True)
+
+
+def _fit_eos(data, form, eos, weights, max_steps, tol, check, *, pad: bool, share: bool):
+    """`fit_eos`, with how its programs are shaped as arguments (benchmarks compare them).
+
+    Args:
+        pad: pad curves to a few lengths and batches to a few sizes (zero weights, copies), so
+            that a loop over curves of 37, 39 and 40 points compiles once; False: exact shapes.
+        share: fit the four-parameter forms other than Birch–Murnaghan with one program
+            (`_AnyForm`); False: one program per form.
+    """
     if isinstance(form, str) and form.strip().lower() in ("net", "flexible"):
         from ._flex import fit_flexible  # the flexible form (smoothing spline), see _flex.py
 
@@ -421,6 +426,27 @@ def fit_eos(
         return fit_eos(data, form, weights=weights, check=check)  # fit_eos(v, e, eos="net")
     cls = form_class(form)
     items, batched = _as_list(data)
+    _check_curves(cls, items, batched)
+    ws = _curve_weights(weights, items)
+    v, e, w, c, s = _padded(items, ws, pad)
+    if cls in _SHARED and share:
+        prog, which = _AnyForm, jnp.asarray(_SHARED.index(cls))
+    else:
+        prog, which = cls, None
+    terms = energy_terms(v / c[:, None], e / s[:, None], w)
+    fitted, ok, _ = _fit_batch(prog, terms, jnp.asarray(w), which, max_steps, tol)
+    nb = len(items)
+    out = _absolute(fitted, items, c[:nb], s[:nb])
+    # refuse what properties() refuses (NaN with check=False), FitQualityWarning for doubts
+    out = accept(cls, items, out, np.asarray(ok)[:nb], weights, check, batched, stacklevel=4)
+    _warn_float32(items)
+    if not batched:
+        out = {k: a[0] for k, a in out.items()}
+    return cls(**out)
+
+
+def _check_curves(cls, items: list[EVData], batched: bool) -> None:
+    """Enough points for the form's parameters, energies the float type resolves, a spread."""
     for i, d in enumerate(items):
         if len(d) < cls.n_params:
             name = f" ({d.label or f'curve {i}'})" if batched else ""
@@ -431,12 +457,16 @@ def fit_eos(
         check_precision("fit_eos", d)
         if np.ptp(d.energy) == 0:
             raise ValueError(f"fit_eos: curve {i} has all energies equal; nothing to fit.")
-    ws = _curve_weights(weights, items)
+
+
+def _padded(items: list[EVData], ws: list[np.ndarray], pad: bool):
+    """`(v, e, w, c, s)`: the curves as `(B, N)` arrays, padded (with `pad`) to a length and
+    batch bucket: the last point repeated with weight 0 (an exact no-op), whole curves by
+    copies of the first; `c`, `s` `(B,)`: each curve's mean volume and energy spread."""
     nb = len(items)
     longest = max(len(d) for d in items)
-    npad = _length_bucket(longest) if _PAD else longest
-    bpad = _batch_bucket(nb) if _PAD else nb
-    # pad: repeat the last point with weight 0 (an exact no-op), and whole curves with copies
+    npad = _length_bucket(longest) if pad else longest
+    bpad = _batch_bucket(nb) if pad else nb
     v, e, w = np.empty((bpad, npad)), np.empty((bpad, npad)), np.zeros((bpad, npad))
     for i in range(bpad):
         d, wi = (items[i], ws[i]) if i < nb else (items[0], ws[0])
@@ -444,19 +474,16 @@ def fit_eos(
         v[i, :m], v[i, m:] = d.volume, d.volume[-1]
         e[i, :m], e[i, m:] = d.energy, d.energy[-1]
         w[i, :m] = wi
-    c = np.array([np.mean(d.volume) for d in items] + [np.mean(items[0].volume)] * (bpad - nb))
-    s = np.array([np.ptp(d.energy) for d in items] + [np.ptp(items[0].energy)] * (bpad - nb))
-    vn = v / c[:, None]
-    yn = e / s[:, None]
-    if cls in _SHARED and _SHARE:
-        prog, which = _AnyForm, jnp.asarray(_SHARED.index(cls))
-    else:
-        prog, which = cls, None
-    terms = energy_terms(vn, yn, w)
-    fitted, ok, _ = _fit_batch(prog, terms, jnp.asarray(w), which, max_steps, tol)
+    padded = items + [items[0]] * (bpad - nb)
+    c = np.array([np.mean(d.volume) for d in padded])
+    s = np.array([np.ptp(d.energy) for d in padded])
+    return v, e, w, c, s
 
+
+def _absolute(fitted, items: list[EVData], c, s) -> dict:
+    """The fitted parameters of the scaled problem in absolute units, each `(B,)`."""
+    nb = len(items)
     p = {k: np.asarray(a, dtype=np.float64)[:nb] for k, a in fitted.params().items()}
-    v, c, s, ok = v[:nb], c[:nb], s[:nb], np.asarray(ok)[:nb]
     out = {
         "e0": p["e0"] * s + np.array([d.energy_shift for d in items]),
         "v0": p["v0"] * c,
@@ -465,18 +492,19 @@ def fit_eos(
     }
     if "b2" in p:
         out["b2"] = p["b2"] * c / s
-    # refuse what properties() refuses (NaN with check=False), FitQualityWarning for doubts
-    out = accept(cls, items, out, np.asarray(ok), weights, check, batched)
-    if not jax.config.jax_enable_x64:
-        big = max(abs(d.energy_shift) for d in items)
-        if big * 2.0**-23 > 1e-6:
-            warnings.warn(
-                f"fit_eos: jax_enable_x64 is off, so the returned form holds E0 (|E0| ~ {big:.3g} "
-                f"eV) in float32, to ~{big * 2.0**-23:.1g} eV. V0, B0 and B0' were fitted on "
-                "shifted energies and are unaffected; E0 + data.energy_shift is exact in "
-                "properties(). Enable float64 for an exact E0.",
-                stacklevel=2,
-            )
-    if not batched:
-        out = {k: a[0] for k, a in out.items()}
-    return cls(**out)
+    return out
+
+
+def _warn_float32(items: list[EVData]) -> None:
+    """Say that E0 is held in float32 (to how many eV) when x64 is off and it matters."""
+    if jax.config.jax_enable_x64:
+        return
+    big = max(abs(d.energy_shift) for d in items)
+    if big * 2.0**-23 > 1e-6:
+        warnings.warn(
+            f"fit_eos: jax_enable_x64 is off, so the returned form holds E0 (|E0| ~ {big:.3g} "
+            f"eV) in float32, to ~{big * 2.0**-23:.1g} eV. V0, B0 and B0' were fitted on "
+            "shifted energies and are unaffected; E0 + data.energy_shift is exact in "
+            "properties(). Enable float64 for an exact E0.",
+            stacklevel=4,
+        )
