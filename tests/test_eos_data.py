@@ -143,6 +143,56 @@ def test_scales_that_float64_cannot_fit_are_refused(tmp_path):
         np.testing.assert_allclose(got, [ref.v0, ref.b0, ref.b1], rtol=1e-6)
 
 
+def test_fast_table_reader_is_the_row_reader(monkeypatch):
+    """Plain tables go through NumPy's parser; what it reads is bitwise what the row-by-row
+    reader (which names the line at fault) reads, and anything else falls back to that."""
+    from pinnloss.eos import _data
+
+    gen = np.random.default_rng(0)
+    v = np.sort(gen.uniform(5, 50, 40)).tolist()
+    e = gen.normal(-3.0, 0.5, 40).tolist()
+    spell = ["{:.17g}", "{:.6e}", "{:+.3f}", "{:.10E}", " {!r} "]
+    texts = {
+        "csv": "# comment\nvolume,energy,n_atoms\n"
+        + "".join(f"{spell[i % 5].format(a)},{b!r},2\n\n" for i, (a, b) in enumerate(zip(v, e))),
+        "ws": "V E\r\n"
+        + "".join(f"  {a!r}\t {spell[i % 4].format(b)}\r\n" for i, (a, b) in enumerate(zip(v, e))),
+        "semi": "volume;energy\n" + "".join(f"{a!r};{b!r}\n" for a, b in zip(v, e)),
+    }
+    for kind, text in texts.items():
+        fast = _data._read_table("t", text, None, "min", "t")
+        with monkeypatch.context() as m:
+            m.setattr(_data, "_read_numbers", lambda *a: None)
+            slow = _data._read_table("t", text, None, "min", "t")
+        assert fast.volume.tobytes() == slow.volume.tobytes(), kind
+        assert fast.energy.tobytes() == slow.energy.tobytes(), kind
+        assert (fast.energy_shift, fast.n_atoms, fast.basis, fast.notes) == (
+            slow.energy_shift,
+            slow.n_atoms,
+            slow.basis,
+            slow.notes,
+        ), kind
+        assert _data._read_numbers(text, 2 if kind == "csv" else 1, *_header(text)) is not None
+    # not plain: a trailing comment, quotes, underscores, an empty field -> the row reader
+    for row, ok in [("11.5,-3.2 # x", False), ('"11.5",-3.2', True), ("1_1.5,-3.2", True),
+                    ("11.5,", False)]:  # fmt: skip
+        text = "volume,energy\n10,-3.0\n" + row + "\n12,-3.1\n13,-2.9\n"
+        assert _data._read_numbers(text, 1, *_header(text)) is None
+        if ok:
+            assert eos.load(io.StringIO(text)).volume[1] == 11.5
+        else:
+            with pytest.raises(ValueError, match="line 3"):
+                eos.load(io.StringIO(text))
+
+
+def _header(text):
+    from pinnloss.eos import _data
+
+    head = next(ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#"))
+    delim = next((d for d in (",", ";", "\t") if d in head), None)
+    return (delim, *_data._header_columns("t", 1, head, delim))
+
+
 def test_load_acwf(tmp_path):
     doc = {
         "eos_data": {
