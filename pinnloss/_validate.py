@@ -186,11 +186,25 @@ def check_scalar(
         dtype = float_dtype(where, name, host.dtype)
         if host.shape != ():
             raise ValueError(f"{where}: {name} must be a scalar; got shape {host.shape}.")
-        v = host.astype(dtype)
-        if finite and not np.isfinite(v):
+        h64 = host.astype(np.float64)
+        with np.errstate(over="ignore", under="ignore"):
+            v = host.astype(dtype)
+        if finite and not np.isfinite(h64):
             raise ValueError(f"{where}: {name} must be finite; got {float(host)}.")
-        if positive and not v > 0:
+        if positive and not h64 > 0:
             raise ValueError(f"{where}: {name} must be positive; got {float(host)}.")
+        if nonnegative and not h64 >= 0:
+            raise ValueError(f"{where}: {name} must be non-negative; got {float(host)}.")
+        if finite and not np.isfinite(v):
+            raise ValueError(
+                f"{where}: {name} {float(host):g} overflows {dtype} (largest "
+                f"{float(np.finfo(dtype).max):.3g})."
+            )
+        if positive and not v >= np.finfo(dtype).tiny:
+            raise ValueError(
+                f"{where}: {name} must be positive; got {float(host)}, below the smallest "
+                f"normal {dtype} number (XLA flushes it to zero)."
+            )
         if nonnegative and not v >= 0:
             raise ValueError(f"{where}: {name} must be non-negative; got {float(host)}.")
         return _to_jax(x, host, dtype)

@@ -72,6 +72,20 @@ def _masked_products(w: Array, r: Array) -> Array:
     return w * jnp.where((w == 0) & ~jnp.isfinite(r2), 0, r2)
 
 
+def _scaled_diff(p: Array, t: Array, n) -> Array:
+    """`(p - t) / n` elementwise, also where `p - t` overflows (opposite signs near the top
+    of the range: no cancellation there, so `p / n - t / n` is accurate)."""
+    d = p - t
+    return jnp.where(jnp.isfinite(d), d / n, p / n - t / n)
+
+
+def _mean_of_squares(r: Array, n=None) -> Array:
+    """`sum(r**2) / n` (default `r.size`) as `sum((r / sqrt(n))**2)`: the sum cannot
+    overflow when the mean is representable (float32 residuals near 1e19 and above)."""
+    n = r.size if n is None else n
+    return jnp.sum((r / jnp.sqrt(jnp.asarray(n, r.dtype))) ** 2)
+
+
 def mse(predictions: ArrayLike, targets: ArrayLike) -> Array:
     r"""Mean squared error, $\frac1N\sum_i (p_i - t_i)^2$, over every element.
 
@@ -80,7 +94,8 @@ def mse(predictions: ArrayLike, targets: ArrayLike) -> Array:
         Array(2., dtype=float32)
     """
     p, t = _pair("mse", predictions, targets)
-    return jnp.mean((p - t) ** 2)
+    n = jnp.sqrt(jnp.asarray(p.size, p.dtype))
+    return jnp.sum(_scaled_diff(p, t, n) ** 2)
 
 
 def weighted_mse(predictions: ArrayLike, targets: ArrayLike, weights: ArrayLike) -> Array:
@@ -141,7 +156,7 @@ def gls(predictions: ArrayLike, targets: ArrayLike, cov: ArrayLike) -> Array:
         >>> gls(p, t, jnp.eye(3)) == mse(p, t)   # identity covariance
     """
     p, t = _pair("gls", predictions, targets)
-    return jnp.mean(whiten(p - t, cov) ** 2)
+    return _mean_of_squares(whiten(p - t, cov))
 
 
 def quadratic(predictions: ArrayLike, targets: ArrayLike, R: ArrayLike) -> Array:
@@ -160,13 +175,13 @@ def quadratic(predictions: ArrayLike, targets: ArrayLike, R: ArrayLike) -> Array
             f"{r.shape[-1]}); got {jnp.shape(R)}."
         )
     z = r.reshape(-1, s.shape[0]) @ s.T
-    return jnp.sum(z**2) / z.shape[0]
+    return _mean_of_squares(z, z.shape[0])
 
 
 def mae(predictions: ArrayLike, targets: ArrayLike) -> Array:
     r"""Mean absolute error, $\frac1N\sum_i |p_i - t_i|$. Not a square: first-order only."""
     p, t = _pair("mae", predictions, targets)
-    return jnp.mean(jnp.abs(p - t))
+    return jnp.sum(jnp.abs(_scaled_diff(p, t, p.size)))
 
 
 def huber(predictions: ArrayLike, targets: ArrayLike, delta: float = 1.0) -> Array:
@@ -175,11 +190,20 @@ def huber(predictions: ArrayLike, targets: ArrayLike, delta: float = 1.0) -> Arr
     Matches `optax.losses.huber_loss` averaged over elements (Huber 1964).
     """
     p, t = _pair("huber", predictions, targets)
+    host = host_value("huber", "delta", delta)
+    if host is not None and host.shape == () and np.isreal(host) and host.dtype != bool:
+        top = float(np.finfo(p.dtype).max)
+        if np.isfinite(host.astype(np.float64)) and host.astype(np.float64) > top:
+            # no |r| exceeds the largest float: any delta beyond it is quadratic everywhere
+            delta = np.asarray(top, p.dtype)
     delta = check_scalar("huber", "delta", delta, positive=True)
-    r = jnp.abs(p - t)
-    delta = delta.astype(r.dtype)
-    quad = jnp.minimum(r, delta)
-    return jnp.mean(0.5 * quad**2 + delta * (r - quad))
+    # each term divided by N before the sum: no overflow of the sum or of p - t
+    n = p.size
+    r_n = jnp.abs(_scaled_diff(p, t, n))
+    delta = delta.astype(r_n.dtype)
+    quad = jnp.minimum(jnp.abs(p - t), delta)
+    quad_n = quad / n
+    return jnp.sum(0.5 * quad * quad_n + delta * (r_n - quad_n))
 
 
 def sigmoid_binary_cross_entropy(logits: ArrayLike, labels: ArrayLike) -> Array:
@@ -214,4 +238,4 @@ def sigmoid_binary_cross_entropy(logits: ArrayLike, labels: ArrayLike) -> Array:
             )
     else:
         y = _fail_if(y, ~jnp.all((y >= 0) & (y <= 1)), f"{fn}: labels must lie in [0, 1].")
-    return jnp.mean(jax.nn.softplus(z) - z * y)
+    return jnp.sum((jax.nn.softplus(z) - z * y) / z.size)

@@ -334,3 +334,34 @@ def test_a_zero_weight_masks_a_residual_whose_square_overflows():
     term = pl.DataMSE(p, t, weights=w)
     np.testing.assert_allclose(term(lambda v: v), 2.5, rtol=1e-6)
     np.testing.assert_allclose(jax.grad(lambda s: L.weighted_mse(s * p, t, w))(1.0), 5.0, 1e-6)
+
+
+def test_means_near_the_top_of_the_float32_range_do_not_overflow():
+    # the exact means are representable; p - t (3e38 - -1e38) or the sum overflowed to inf
+    p = np.array([3e38, 1e38, 0.0, 0.0], np.float32)
+    t = np.array([-1e38, 0.0, 0.0, 0.0], np.float32)
+    r = p.astype(np.float64) - t.astype(np.float64)
+    np.testing.assert_allclose(L.mae(p, t), np.mean(np.abs(r)), rtol=1e-6)
+    np.testing.assert_allclose(jax.jit(L.mae)(p, t), np.mean(np.abs(r)), rtol=1e-6)
+    want = np.mean(np.where(np.abs(r) <= 2.0, 0.5 * r**2, 2.0 * (np.abs(r) - 1.0)))
+    np.testing.assert_allclose(L.huber(p, t, 2.0), want, rtol=1e-6)
+    q = np.array([1.5e19, 1.2e19, 0.0, 0.0], np.float32)  # squares overflow float32
+    np.testing.assert_allclose(L.mse(q, 0 * q), np.mean(q.astype(np.float64) ** 2), rtol=1e-6)
+    z = np.array([3e38, 3e38, 0.0], np.float32)
+    want = np.mean([3e38, 3e38, np.log(2.0)])
+    np.testing.assert_allclose(L.sigmoid_binary_cross_entropy(z, 0 * z), want, rtol=1e-6)
+    # and a mean that is not representable is inf, as IEEE says
+    assert np.isinf(L.mse(np.full(3, 1e20, np.float32), np.zeros(3, np.float32)))
+
+
+def test_huber_delta_beyond_the_float_range_is_quadratic_everywhere():
+    p, t = np.array([1.0, 2.0], np.float32), np.zeros(2, np.float32)
+    with jax.enable_x64(False):
+        # 1e300 does not fit float32, but no |r| can exceed float32's largest: 0.5 * mean(r^2)
+        np.testing.assert_allclose(L.huber(p, t, 1e300), 1.25, rtol=1e-7)
+        with pytest.raises(ValueError, match="delta must be positive; got -1e"):
+            L.huber(p, t, -1e300)
+        with pytest.raises(ValueError, match="below the smallest normal float32"):
+            L.huber(p, t, 1e-40)
+    with pytest.raises(ValueError, match="below the smallest normal float64"):
+        L.huber(p.astype(np.float64), t.astype(np.float64), 1e-310)
