@@ -74,7 +74,7 @@ def run_one(name: str, budget: float, seed: int = 0, options: dict | None = None
         "l2re": err,
         "seconds": round(total, 2),
         "solve_seconds": round(out.seconds, 2),
-        "compile_seconds": round(out.compile_seconds, 2),
+        "first_call_seconds": round(out.compile_seconds, 2),
         "budget": budget,
         "steps": out.steps,
         "loss": out.loss,

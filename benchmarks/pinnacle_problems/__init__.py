@@ -73,7 +73,9 @@ class Outcome:
         heldout: the mean squared PDE residual at fresh points the solver never saw,
             in the same units as the PDE term of `loss` (None if not measured).
         seconds: wall time of the solve (compile included).
-        compile_seconds: wall time until the first chunk returned (compile + one chunk).
+        compile_seconds: wall time until the first compiled call returned: compilation plus
+            that call's steps (the driver sizes its calls to the time left, so under heavy
+            load this can be the whole solve). JSON key `first_call_seconds`.
         overfit: whether the solve warned `pl.OverfitWarning` (or the harness's own check:
             held-out residual far above the training loss).
         extra: further errors by name, e.g. {"l2re_cole_hopf": 3e-4} on Burgers1d-C.
