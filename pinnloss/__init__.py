@@ -54,6 +54,7 @@ _EXPORTS = {
     "LevenbergMarquardt": "._solvers",
     "MatrixFreeCG": "._solvers",
     "Nielsen": "._solvers",
+    "NystromCG": "._solvers",
     "OptaxSolver": "._solvers",
     "sweep": "._sweep",
     "AbstractSquareTerm": "._terms",
@@ -112,6 +113,7 @@ if TYPE_CHECKING:  # what static tools see; the same names as _SUBMODULES and _E
     from ._solvers import LevenbergMarquardt as LevenbergMarquardt
     from ._solvers import MatrixFreeCG as MatrixFreeCG
     from ._solvers import Nielsen as Nielsen
+    from ._solvers import NystromCG as NystromCG
     from ._solvers import OptaxSolver as OptaxSolver
     from ._sweep import sweep as sweep
     from ._terms import AbstractSquareTerm as AbstractSquareTerm

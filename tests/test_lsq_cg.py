@@ -52,7 +52,8 @@ def test_lineax_cg_agrees(cg):
 
 
 def test_auto_picks_cg_above_the_threshold(cg):
-    # this problem has min(m, n) = 97 parameters; lower the threshold below it
+    # this problem has min(m, n) = 97 parameters; lower the threshold below it (and keep
+    # Nyström-CG, for min(m, n) > nystrom_min, out of the way)
     solver = pl.LevenbergMarquardt(linear_solve=pl.AutoLinearSolve(cg_threshold=50))
     auto = pl.least_squares(make_model(), OBJ, solver=solver, max_steps=40)
     np.testing.assert_allclose(auto.loss, cg.loss, rtol=1e-12)
@@ -68,7 +69,11 @@ def test_auto_never_forms_a_huge_dense_jacobian():
     assert isinstance(auto.resolve(9, 1185, 8), pl.DenseDual)
     assert isinstance(auto.resolve(1000, 97, 8), pl.DensePrimal)
     assert isinstance(auto.resolve(600, 1185, 8), pl.DenseDual)  # 2-D Poisson: dense is cheap
-    assert isinstance(auto.resolve(5000, 6000, 8), pl.MatrixFreeCG)  # min(m, n) > 4000
+    # min(m, n) > 4000 and J fits: Nyström-preconditioned CG (tests/test_nystrom.py)
+    assert isinstance(auto.resolve(5000, 6000, 8), pl.NystromCG)
+    assert isinstance(
+        pl.AutoLinearSolve(nystrom_limit=10**6).resolve(5000, 6000, 8), pl.MatrixFreeCG
+    )
     assert isinstance(pl.AutoLinearSolve(dense_limit=10**4).resolve(1000, 97, 8), pl.MatrixFreeCG)
 
 

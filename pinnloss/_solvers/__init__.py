@@ -15,6 +15,7 @@ from ._lm import LevenbergMarquardt as LevenbergMarquardt
 from ._lm import LMState as LMState
 from ._lm import MatrixFreeCG as MatrixFreeCG
 from ._lm import Nielsen as Nielsen
+from ._nystrom import NystromCG as NystromCG
 
 # OptaxSolver/OptaxState on first use: an LM-only fit (the EOS CLI) never imports optax
 _LAZY = {"OptaxSolver", "OptaxState"}

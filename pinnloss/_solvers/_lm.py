@@ -176,33 +176,52 @@ class MatrixFreeCG(AbstractLinearSolve):
 
 
 class AutoLinearSolve(AbstractLinearSolve):
-    """Pick by shape at trace time: dense dual (m < n) or primal while cheap, else CG.
+    """Pick by shape at trace time: dense while cheap, then Nyström-preconditioned CG while
+    J fits in memory, else matrix-free CG.
 
     With per-point Jacobian rows a dense step is cheap far beyond the old 500-pass rule:
     on 2-D Poisson (m = 600 residuals, n = 1185 parameters) 200 dense dual steps reached a
     relative L2 error of 7.7e-7 in 13 s, where CG with 100 iterations per solve stopped
-    near 3e-4 (2-core CPU). CG is kept for systems whose Cholesky would be large or whose
-    Jacobian would not fit in memory.
+    near 3e-4 (2-core CPU). Above `cg_threshold` the m×m (or n×n) Gram matrix costs
+    m²n flops per step (100 GFLOP at m = 4800, n = 4417), and plain CG under-solves at
+    small damping; `NystromCG` keeps J (m·n entries) and preconditions CG with a rank-100
+    sketch of JᵀJ (benchmarks/pinn_sizes.py). Beyond `nystrom_limit` entries nothing
+    m×n is formed: `MatrixFreeCG`.
 
     Args:
-        cg_threshold: CG when the smaller side exceeds this (min(m, n) > cg_threshold: a
-            4000² Cholesky is ~21 GFLOP per step).
-        dense_limit: CG when a dense J would hold more than this many entries (m·n), so
-            a million data points never form a gigabyte Jacobian.
-        cg: the CG settings used when CG is picked.
+        cg_threshold: not dense when the smaller side exceeds this (min(m, n) >
+            cg_threshold: a 4000² Cholesky is ~21 GFLOP per step).
+        dense_limit: not dense when a dense J would hold more than this many entries (m·n),
+            so a million data points never form a gigabyte Jacobian.
+        nystrom_limit, nystrom_min: `NystromCG` when dense is refused, m·n is at most
+            `nystrom_limit` (2²⁷ entries: 1 GiB in float64; forming J by rows peaked at
+            ~5× that) and min(m, n) exceeds
+            `nystrom_min` (a rank-100 sketch is then small beside the Gram matrix); else
+            `cg` (a million data points on 97 parameters stays matrix-free).
+        cg: the CG settings used when matrix-free CG is picked.
+        nystrom: the settings used when `NystromCG` is picked.
     """
 
     cg_threshold: int = eqx.field(static=True, default=4000)
     dense_limit: int = eqx.field(static=True, default=2**25)
+    nystrom_limit: int = eqx.field(static=True, default=2**27)
+    nystrom_min: int = eqx.field(static=True, default=1000)
     cg: MatrixFreeCG = MatrixFreeCG()
+    nystrom: AbstractLinearSolve | None = None  # NystromCG() (import cycle: set in resolve)
 
     def linearise(self, resid, jac, x, cache, stale):  # pragma: no cover - resolved first
         raise RuntimeError("AutoLinearSolve must be resolved with .resolve(m, n, itemsize).")
 
     def resolve(self, m, n, itemsize):
-        if min(m, n) > self.cg_threshold or m * n > self.dense_limit:
-            return self.cg
-        return DenseDual() if m < n else DensePrimal()
+        if min(m, n) <= self.cg_threshold and m * n <= self.dense_limit:
+            return DenseDual() if m < n else DensePrimal()
+        if m * n <= self.nystrom_limit and min(m, n) > self.nystrom_min:
+            if self.nystrom is not None:
+                return self.nystrom
+            from ._nystrom import NystromCG
+
+            return NystromCG()
+        return self.cg
 
 
 class Nielsen(eqx.Module):
