@@ -18,25 +18,25 @@ from ._lazy import attach
 from ._version import __version__ as __version__
 
 #: Public submodules, imported on first attribute access.
-_SUBMODULES = ("balancing", "eos", "geometry", "losses", "optimizers", "pde", "plot")
+_SUBMODULES = ("balancing", "eos", "extras", "geometry", "losses", "optimizers", "pde", "plot")
 
 #: Public name → private module that defines it (same name there).
 _EXPORTS = {
     "enable_compilation_cache": "._cache",
-    "load_checkpoint": "._checkpoint",
-    "save_checkpoint": "._checkpoint",
+    "load_checkpoint": ".parallel._checkpoint",
+    "save_checkpoint": ".parallel._checkpoint",
     "gauss_newton_matrix": "._curvature",
     "hessian_matrix": "._curvature",
-    "distributed_initialize": "._distributed",
+    "distributed_initialize": ".parallel._distributed",
     "UnderdeterminedWarning": "._driver",
     "FitResult": "._fit",
     "fit": "._fit",
     "LeastSquaresResult": "._lsq",
     "least_squares": "._lsq",
-    "langevin_sample": "._samples",
-    "per_sample_grad_norms": "._samples",
-    "per_sample_grads": "._samples",
-    "per_sample_losses": "._samples",
+    "langevin_sample": ".extras._samples",
+    "per_sample_grad_norms": ".extras._samples",
+    "per_sample_grads": ".extras._samples",
+    "per_sample_losses": ".extras._samples",
     "RESULTS": "._solution",
     "NonFiniteLossError": "._solution",
     "OverfitWarning": "._solution",
@@ -56,7 +56,7 @@ _EXPORTS = {
     "Nielsen": "._solvers",
     "NystromCG": "._solvers",
     "OptaxSolver": "._solvers",
-    "sweep": "._sweep",
+    "sweep": ".parallel._sweep",
     "AbstractSquareTerm": "._terms",
     "AbstractTerm": "._terms",
     "DataLoss": "._terms",
@@ -76,26 +76,20 @@ __getattr__, __dir__ = attach(__name__, _SUBMODULES, _EXPORTS)
 if TYPE_CHECKING:  # what static tools see; the same names as _SUBMODULES and _EXPORTS
     from . import balancing as balancing
     from . import eos as eos
+    from . import extras as extras
     from . import geometry as geometry
     from . import losses as losses
     from . import optimizers as optimizers
     from . import pde as pde
     from . import plot as plot
     from ._cache import enable_compilation_cache as enable_compilation_cache
-    from ._checkpoint import load_checkpoint as load_checkpoint
-    from ._checkpoint import save_checkpoint as save_checkpoint
     from ._curvature import gauss_newton_matrix as gauss_newton_matrix
     from ._curvature import hessian_matrix as hessian_matrix
-    from ._distributed import distributed_initialize as distributed_initialize
     from ._driver import UnderdeterminedWarning as UnderdeterminedWarning
     from ._fit import FitResult as FitResult
     from ._fit import fit as fit
     from ._lsq import LeastSquaresResult as LeastSquaresResult
     from ._lsq import least_squares as least_squares
-    from ._samples import langevin_sample as langevin_sample
-    from ._samples import per_sample_grad_norms as per_sample_grad_norms
-    from ._samples import per_sample_grads as per_sample_grads
-    from ._samples import per_sample_losses as per_sample_losses
     from ._solution import RESULTS as RESULTS
     from ._solution import NonFiniteLossError as NonFiniteLossError
     from ._solution import OverfitWarning as OverfitWarning
@@ -115,7 +109,6 @@ if TYPE_CHECKING:  # what static tools see; the same names as _SUBMODULES and _E
     from ._solvers import Nielsen as Nielsen
     from ._solvers import NystromCG as NystromCG
     from ._solvers import OptaxSolver as OptaxSolver
-    from ._sweep import sweep as sweep
     from ._terms import AbstractSquareTerm as AbstractSquareTerm
     from ._terms import AbstractTerm as AbstractTerm
     from ._terms import DataLoss as DataLoss
@@ -125,3 +118,11 @@ if TYPE_CHECKING:  # what static tools see; the same names as _SUBMODULES and _E
     from ._terms import QuadraticMSE as QuadraticMSE
     from ._terms import Residual as Residual
     from ._terms import UnitNorm as UnitNorm
+    from .extras._samples import langevin_sample as langevin_sample
+    from .extras._samples import per_sample_grad_norms as per_sample_grad_norms
+    from .extras._samples import per_sample_grads as per_sample_grads
+    from .extras._samples import per_sample_losses as per_sample_losses
+    from .parallel._checkpoint import load_checkpoint as load_checkpoint
+    from .parallel._checkpoint import save_checkpoint as save_checkpoint
+    from .parallel._distributed import distributed_initialize as distributed_initialize
+    from .parallel._sweep import sweep as sweep

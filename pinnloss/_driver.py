@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from ._checkpoint import fingerprint, read_raw, tree_from_bytes, write_checkpoint
+from .parallel._checkpoint import fingerprint, read_raw, tree_from_bytes, write_checkpoint
 from ._solution import (
     _NOT_FAILURE,
     RESULTS,
@@ -134,9 +134,9 @@ def _chunk(
     end = jnp.minimum(start + jnp.minimum(count, length), stop)
 
     def cond(carry):
-        i, _, state, _ = carry
+        i, y, state, _ = carry
         if guard:
-            return (i < end) & (state.result == RESULTS.running)
+            return (i < end) & ~solver.terminate(problem, y, state)[0]
         return i < end
 
     def body(carry):
@@ -151,6 +151,9 @@ def _chunk(
         return i + 1, y_new, state_new, hist
 
     i, y, state, hist = jax.lax.while_loop(cond, body, (start, y, state, hist))
+    if guard:  # the solver's own verdict: its `terminate` may end a state still running
+        done, said = solver.terminate(problem, y, state)
+        state = eqx.tree_at(lambda s: s.result, state, RESULTS.where(done, said, state.result))
     out_of_steps = (i >= stop) & (state.result == RESULTS.running)
     result = RESULTS.where(out_of_steps, solver.budget_result, state.result)
     state = eqx.tree_at(lambda s: s.result, state, result)

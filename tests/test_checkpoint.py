@@ -17,7 +17,7 @@ import pytest
 from helpers import tree_allclose
 
 import pinnloss as pl
-from pinnloss import _checkpoint, _sweep
+from pinnloss.parallel import _checkpoint, _sweep
 
 X = jnp.linspace(-1.0, 1.0, 7)
 Y = jnp.sin(2.0 * X)

@@ -123,7 +123,7 @@ def test_two_processes_sweep_equals_one_process_sweep(case):
         assert got["plain"]["key"] == reference["key"]
         assert not got["rewritten"], "a finished checkpoint was recomputed instead of loaded"
     # each process checkpoints its own share: ceil(5 / 2) = 3 fits
-    from pinnloss._checkpoint import read_raw
+    from pinnloss.parallel._checkpoint import read_raw
 
     for rank in (0, 1):
         raw = read_raw(d / f"ck.rank{rank}of2", kind="sweep", fingerprint=None, where="test")

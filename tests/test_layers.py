@@ -138,10 +138,10 @@ def test_solver_layers_import_downward_only():
         "pinnloss._solution",
         "pinnloss._solvers._base",
         "pinnloss._solvers._lm",
-        "pinnloss._checkpoint",
+        "pinnloss.parallel._checkpoint",
         "pinnloss._driver",
         "pinnloss._solve",
-        "pinnloss._sweep",
+        "pinnloss.parallel._sweep",
     ]
     bad = [
         f"{m} imports {t}"
@@ -150,6 +150,35 @@ def test_solver_layers_import_downward_only():
         if t in order[i + 1 :]
     ]
     assert not bad, bad
+
+
+def test_extras_and_parallel_sit_outside_the_core():
+    """What only examples use (`pinnloss.extras`) is imported by nothing but the package's
+    lazy table; the parallel layer (`pinnloss.parallel`) only by the driver (the checkpoint
+    format), the package, the launcher shim and `eos` (a sweep of E(V) fits)."""
+    assert "pinnloss.parallel._sweep" in MODULES and "pinnloss.extras._samples" in MODULES
+    inside = lambda m, pkg: m == pkg or m.startswith(pkg + ".")
+    bad = [
+        f"{m} imports {t}"
+        for m in MODULES
+        for t in GRAPH[m]
+        if inside(t, "pinnloss.extras") and not (inside(m, "pinnloss.extras") or m == "pinnloss")
+    ]
+    users = {
+        m
+        for m in MODULES
+        if not inside(m, "pinnloss.parallel")
+        for t in GRAPH[m]
+        if inside(t, "pinnloss.parallel")
+    }
+    allowed = {"pinnloss", "pinnloss.launch", "pinnloss._driver", "pinnloss.eos._flex"}
+    assert not bad, bad
+    assert users <= allowed, sorted(users - allowed)
+    # and the driver uses only the checkpoint format from it, never the sweep
+    assert [t for t in GRAPH["pinnloss._driver"] if inside(t, "pinnloss.parallel")] == [
+        "pinnloss.parallel._checkpoint"
+    ]
+    assert "pinnloss.pde._balancing" in GRAPH["pinnloss.balancing"]  # pl.balancing: a thin module
 
 
 # The CLI composes public functions; the compilation cache is the one private module it may

@@ -1,4 +1,4 @@
-"""Langevin sampling and per-sample losses / gradients (pinnloss/_samples.py)."""
+"""Langevin sampling and per-sample losses / gradients (pinnloss/extras/_samples.py)."""
 
 import equinox as eqx
 import jax
@@ -179,7 +179,7 @@ def test_langevin_no_recompile_for_new_energy_values(key):
         def __call__(self, x):
             return 0.5 * jnp.sum((x - self.centre) ** 2)
 
-    from pinnloss import _samples
+    from pinnloss.extras import _samples
 
     x0 = jnp.zeros((8, 2))
     pl.langevin_sample(Quad(jnp.zeros(2)), x0, key=key, step_size=0.1, n_steps=7)

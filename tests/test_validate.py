@@ -22,7 +22,8 @@ ILL_COV32 = np.array(
 def test_one_check_of_each_kind_is_shared():
     import importlib.util
 
-    from pinnloss import _samples, _solve, _terms, losses
+    from pinnloss import _solve, _terms, losses
+    from pinnloss.extras import _samples
 
     assert importlib.util.find_spec("pinnloss._checks") is None  # no second home of checks
     assert _solve.check_int is V.check_int and _samples.check_scalar is V.check_scalar

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike
 
-from .._sweep import sweep
+from ..parallel._sweep import sweep
 from ._data import EVData, check_precision
 from ._properties import EOSProperties, _core
 from ._summary import Ensemble, summarise

@@ -16,6 +16,9 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from .._driver import collect_failures, describe_failure
+from .._solution import _NOT_FAILURE, RESULTS, SolveError, is_failure
+from .._validate import check_int, is_concrete
 from ._checkpoint import (
     callable_fingerprint,
     fingerprint,
@@ -24,9 +27,6 @@ from ._checkpoint import (
     write_checkpoint,
 )
 from ._distributed import gather, spans_processes, to_global
-from ._driver import collect_failures, describe_failure
-from ._solution import _NOT_FAILURE, RESULTS, SolveError, is_failure
-from ._validate import check_int, is_concrete
 
 __all__ = ["sweep"]
 

@@ -18,7 +18,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 # the names `python -m pinnloss.launch` sets (it imports no JAX, so they live there)
-from .launch import ENV_ADDRESS, ENV_COUNT, ENV_ID
+from ._launch import ENV_ADDRESS, ENV_COUNT, ENV_ID
 
 __all__ = ["distributed_initialize"]
 

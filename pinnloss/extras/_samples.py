@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, PyTree
 
-from ._validate import as_data, check_int, check_leading, check_scalar
+from .._validate import as_data, check_int, check_leading, check_scalar
 
 __all__ = [
     "langevin_sample",
