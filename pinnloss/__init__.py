@@ -45,6 +45,12 @@ _EXPORTS = {
     "solve": "._solve",
     "AbstractLinearSolve": "._solvers",
     "AbstractSolver": "._solvers",
+    "AbstractDamping": "._solvers",
+    "AbstractGeodesic": "._solvers",
+    "AbstractState": "._solvers",
+    "Linearisation": "._solvers",
+    "Multiplicative": "._solvers",
+    "Problem": "._solvers",
     "AutoLinearSolve": "._solvers",
     "DenseDual": "._solvers",
     "DensePrimal": "._solvers",
@@ -98,6 +104,12 @@ if TYPE_CHECKING:  # what static tools see; the same names as _SUBMODULES and _E
     from ._solve import solve as solve
     from ._solvers import AbstractLinearSolve as AbstractLinearSolve
     from ._solvers import AbstractSolver as AbstractSolver
+    from ._solvers import AbstractDamping as AbstractDamping
+    from ._solvers import AbstractGeodesic as AbstractGeodesic
+    from ._solvers import AbstractState as AbstractState
+    from ._solvers import Linearisation as Linearisation
+    from ._solvers import Multiplicative as Multiplicative
+    from ._solvers import Problem as Problem
     from ._solvers import AutoLinearSolve as AutoLinearSolve
     from ._solvers import DenseDual as DenseDual
     from ._solvers import DensePrimal as DensePrimal

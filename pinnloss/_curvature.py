@@ -2,7 +2,7 @@
 
 Both are dense `(n, n)` matrices over the flattened trainable parameters (the order of
 `jax.flatten_util.ravel_pytree`), for looking at loss landscapes and step sizes of small
-models; they are not used by the solvers.
+models. The Gauss–Newton matrix is formed from the solvers' own residual Jacobian.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import jax
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array
 
+from ._solvers._base import Problem
+from ._solvers._linearise import Residuals
 from ._terms import AbstractTerm, Objective
 
 __all__ = ["hessian_matrix", "gauss_newton_matrix"]
@@ -64,7 +66,8 @@ def gauss_newton_matrix(objective, model, *, filter_spec: Any = eqx.is_inexact_a
     $J$ is the Jacobian of the stacked scaled residuals $r(\theta)$, whose sum of squares
     is the objective, so $2J^\top J$ is the Hessian without the $2\sum_i r_i\nabla^2 r_i$
     term: always positive semi-definite, and equal to the Hessian for a model linear in
-    its parameters (or at zero residual).
+    its parameters (or at zero residual). $J$ is built as the least-squares solvers build
+    it (`pinnloss._solvers._base.term_jacobian`: per-point rows for pointwise terms).
 
     Args:
         objective: a square term or weighted sum of square terms.
@@ -77,7 +80,7 @@ def gauss_newton_matrix(objective, model, *, filter_spec: Any = eqx.is_inexact_a
     Example:
         >>> G = pl.gauss_newton_matrix(pl.DataMSE(x, y), model)
     """
-    flat, rebuild = _flat_objective("gauss_newton_matrix", objective, model, filter_spec)
+    _flat_objective("gauss_newton_matrix", objective, model, filter_spec)
     objective = Objective.of(objective)
     if not objective.is_square:
         bad = [n for n, t in zip(objective.names, objective.terms, strict=True) if not t.is_square]
@@ -85,8 +88,7 @@ def gauss_newton_matrix(objective, model, *, filter_spec: Any = eqx.is_inexact_a
             f"gauss_newton_matrix: term(s) {bad} are not means of squared residuals, so the "
             "objective has no Gauss–Newton matrix; use hessian_matrix."
         )
-    resid = lambda p: objective.scaled_residuals(rebuild(p))
-    m = jax.eval_shape(resid, flat).shape[0]
-    jac = jax.jacrev(resid) if m <= flat.size else jax.jacfwd(resid)
-    J = jac(flat)
+    params, static = eqx.partition(model, filter_spec)
+    x, resid = Residuals.of(Problem(objective, static), params)
+    J = resid.jacobian(x)  # the solvers' builder: per-point rows where a term has them
     return 2.0 * J.T @ J

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +12,7 @@ import equinox as eqx
 
 from ._solution import Solution
 from ._solve import entry
-from ._solvers._lm import (
+from ._solvers import (
     AutoLinearSolve,
     DenseDual,
     DensePrimal,
@@ -27,6 +28,32 @@ LeastSquaresResult = Solution  # the 0.1 name
 
 _METHODS = ("auto", "dual", "primal", "cg")
 _GEODESIC = {"fd": GeodesicFD, "exact": GeodesicExact, "off": lambda: None}
+# keywords of 0.2 that only restated `solver=`: still accepted, with a DeprecationWarning
+_DEPRECATED = {
+    "geodesic": "solver=pl.LevenbergMarquardt(geodesic=pl.GeodesicExact() or None)",
+    "cg_tol": "solver=pl.LevenbergMarquardt(linear_solve=pl.MatrixFreeCG(tol=...))",
+    "cg_maxiter": "solver=pl.LevenbergMarquardt(linear_solve=pl.MatrixFreeCG(maxiter=...))",
+    "cg_solver": "solver=pl.LevenbergMarquardt(linear_solve=pl.MatrixFreeCG(backend=...))",
+}
+
+
+def _deprecated_options(where: str, given: dict, solver) -> dict:
+    """The 0.2 keywords in `given`, checked and warned about; unknown ones are refused."""
+    unknown = sorted(set(given) - set(_DEPRECATED))
+    if unknown:
+        raise TypeError(f"{where}() got an unexpected keyword argument {unknown[0]!r}")
+    for name in given:
+        warnings.warn(
+            f"{where}: {name}= is deprecated (it restates solver=); use {_DEPRECATED[name]}.",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+    if given and solver is not None:
+        raise ValueError(
+            f"{where}: {', '.join(sorted(given))} cannot be given with solver=; set them on "
+            "the solver."
+        )
+    return dict(geodesic="fd", cg_tol=1e-6, cg_maxiter=100, cg_solver="jax") | given
 
 
 def _solver_from_options(where, tol, atol, method, geodesic, cg_tol, cg_maxiter, cg_solver):
@@ -65,12 +92,8 @@ def least_squares(
     tol: float = 1e-10,
     atol: float = 0.0,
     method: str = "auto",
-    geodesic: str | bool = "fd",
     filter_spec: Any = eqx.is_inexact_array,
     throw: bool = True,
-    cg_tol: float = 1e-6,
-    cg_maxiter: int = 100,
-    cg_solver: str = "jax",
     solver: LevenbergMarquardt | None = None,
     state: Any = None,
     history: bool = True,
@@ -84,6 +107,7 @@ def least_squares(
     resample_every: int | None = None,
     update: Callable[[int, Any, Any], Any] | None = None,
     key: Any = None,
+    **deprecated: Any,
 ) -> Solution:
     r"""Minimise a sum-of-squares objective by Levenberg–Marquardt.
 
@@ -95,8 +119,11 @@ def least_squares(
     and `jax.jacfwd` otherwise. The damping follows Nielsen (1999), with geodesic
     acceleration (Transtrum & Sethna 2012): no tuning needed for E(V) fits.
 
-    The keyword options are shorthand for `pl.LevenbergMarquardt(...)`; pass `solver=`
-    to give one directly (then `tol`, `atol`, `method`, `geodesic` and `cg_*` are unused).
+    `tol`, `atol` and `method` are the shorthands kept for `pl.LevenbergMarquardt(...)`:
+    the stopping rule and the choice of linear solve are what users set; anything else
+    (damping, geodesic, CG or Nyström settings) is given as `solver=` (then `tol`, `atol`
+    and `method` are unused). The 0.2 keywords `geodesic`, `cg_tol`, `cg_maxiter` and
+    `cg_solver` still work but warn (`DeprecationWarning`).
 
     Args:
         model: an Equinox module (or pytree) whose inexact arrays are fitted.
@@ -109,12 +136,12 @@ def least_squares(
             accepted step lowers the loss by less than `tol` relative.
         atol: stop when the loss is at or below `atol`.
         method: `"auto"`, `"dual"` (m×m), `"primal"` (n×n) or `"cg"` (matrix-free
-            conjugate gradients, never forming $J$). `"auto"` takes `"cg"` when the smaller
-            side exceeds 4000 or a dense $J$ would hold more than 2²⁵ entries, else the
-            dual form when m < n, else the primal.
-        geodesic: `"fd"` (finite difference, default), `"exact"` or `"off"`.
-        cg_tol, cg_maxiter, cg_solver: settings of each CG solve (`"jax"` or `"lineax"`).
-        solver: a `pl.LevenbergMarquardt` to use instead of the options above.
+            conjugate gradients, never forming $J$). `"auto"` is `pl.AutoLinearSolve()`: the
+            dual form when m < n, else the primal, while the smaller side is at most 4000
+            and a dense $J$ at most 2²⁵ entries; then `pl.NystromCG` while $J$ fits in
+            memory, else matrix-free CG.
+        solver: a `pl.LevenbergMarquardt` to use instead of the options above, e.g.
+            `pl.LevenbergMarquardt(geodesic=None, linear_solve=pl.MatrixFreeCG(tol=1e-8))`.
         state: a previous `.state` to continue from (keeps the damping).
         history, progress, callback, chunk_size, checkpoint, checkpoint_every, time_limit,
             resample, resample_every, update, key: as in `pl.solve` — `time_limit` in seconds
@@ -138,10 +165,9 @@ def least_squares(
         >>> sol.stats["heldout/residual"]
     """
     where = "least_squares"
+    old = _deprecated_options(where, deprecated, solver)
     if solver is None:
-        solver = _solver_from_options(
-            where, tol, atol, method, geodesic, cg_tol, cg_maxiter, cg_solver
-        )
+        solver = _solver_from_options(where, tol, atol, method, **old)
     elif not isinstance(solver, LevenbergMarquardt):
         raise ValueError(
             f"{where}: solver must be a pl.LevenbergMarquardt; got {type(solver).__name__} "

@@ -47,7 +47,8 @@ def test_cg_reaches_the_dense_loss_and_solves_the_pde(dense, cg):
 
 
 def test_lineax_cg_agrees(cg):
-    lx = pl.least_squares(make_model(), OBJ, method="cg", cg_solver="lineax", max_steps=40)
+    solver = pl.LevenbergMarquardt(linear_solve=pl.MatrixFreeCG(backend="lineax"))
+    lx = pl.least_squares(make_model(), OBJ, solver=solver, max_steps=40)
     assert float(lx.loss) < 3 * float(cg.loss) and float(cg.loss) < 3 * float(lx.loss)
 
 
@@ -79,14 +80,34 @@ def test_auto_never_forms_a_huge_dense_jacobian():
 
 def test_bad_cg_settings_are_refused():
     m = make_model()
-    with pytest.raises(ValueError, match="least_squares: cg_solver"):
-        pl.least_squares(m, OBJ, method="cg", cg_solver="scipy")
-    with pytest.raises(ValueError, match="least_squares: cg_tol must be positive"):
-        pl.least_squares(m, OBJ, method="cg", cg_tol=0.0)
-    with pytest.raises(ValueError, match="cg_maxiter"):
-        pl.least_squares(m, OBJ, method="cg", cg_maxiter=0)
+    with pytest.raises(ValueError, match="MatrixFreeCG: backend"):
+        pl.MatrixFreeCG(backend="scipy")
+    with pytest.raises(ValueError, match="MatrixFreeCG: tol must be positive"):
+        pl.MatrixFreeCG(tol=0.0)
+    with pytest.raises(ValueError, match="MatrixFreeCG: maxiter"):
+        pl.MatrixFreeCG(maxiter=0)
     with pytest.raises(ValueError, match="'cg'"):
         pl.least_squares(m, OBJ, method="newton")
+
+
+def test_the_old_cg_keywords_warn_and_are_still_checked():
+    """0.2's cg_tol / cg_maxiter / cg_solver / geodesic restate solver=: they warn, name
+    what replaces them, and still refuse bad values; unknown keywords are a TypeError."""
+    m = make_model()
+    for kw, msg in (
+        (dict(cg_solver="scipy"), "least_squares: cg_solver"),
+        (dict(cg_tol=0.0), "least_squares: cg_tol must be positive"),
+        (dict(cg_maxiter=0), "cg_maxiter"),
+        (dict(geodesic="second"), "geodesic must be"),
+    ):
+        with pytest.warns(DeprecationWarning, match="MatrixFreeCG|GeodesicExact"):
+            with pytest.raises(ValueError, match=msg):
+                pl.least_squares(m, OBJ, method="cg", **kw)
+    with pytest.warns(DeprecationWarning):
+        with pytest.raises(ValueError, match="cannot be given with solver="):
+            pl.least_squares(m, OBJ, solver=pl.LevenbergMarquardt(), cg_tol=1e-3)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'cg_tols'"):
+        pl.least_squares(m, OBJ, cg_tols=1e-3)
 
 
 def test_cg_step_solves_the_damped_normal_equations():
@@ -95,13 +116,11 @@ def test_cg_step_solves_the_damped_normal_equations():
     the normal equations is within CG's tolerance, and the step agrees with the dense one."""
     from jax.flatten_util import ravel_pytree
 
-    from pinnloss._solvers._base import Problem
-
     small = pl.Residual(poisson, POINTS[::5], name="pde") + 1e2 * pl.DataMSE(
         jnp.array([0.0, 1.0]), jnp.zeros(2), name="boundary"
     )  # 202 residuals, 97 parameters
     y, static = eqx.partition(make_model(), eqx.is_inexact_array)
-    prob = Problem(small, static)
+    prob = pl.Problem(small, static)
     x, unravel = ravel_pytree(y)
     sw = prob.sqrt_weights(prob.sizes(y), x.dtype)
     resid = lambda z: sw * prob.residuals(unravel(z))

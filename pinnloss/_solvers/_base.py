@@ -1,13 +1,17 @@
-"""The solver interface: a problem (objective + the model's fixed part) and `AbstractSolver`.
+"""The solver protocol: `Problem`, `AbstractState` and `AbstractSolver` (init / step / terminate).
 
 A solver is an Equinox module with `init` / `step` / `terminate`, a typed state, and no
 loop of its own: `pinnloss._driver` runs any solver in compiled chunks. The iterate `y` is
 the model's trainable part (a pytree), so solvers never see the model's static part.
+`init(problem, y, state)` returns the whole starting state: any choice that depends on the
+problem's shapes (the residual sizes, the linear solve) is made there or in `step`, at
+trace time, never by changing the solver after it is built.
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import equinox as eqx
@@ -17,22 +21,71 @@ import numpy as np
 from jaxtyping import Array
 
 from .._solution import RESULTS
-from .._terms import Objective
+from .._terms import AbstractTerm, Objective
 
-__all__ = ["Problem", "AbstractSolver", "AbstractState"]
+__all__ = ["Problem", "AbstractSolver", "AbstractState", "term_jacobian"]
+
+
+def term_jacobian(term: AbstractTerm, model_of: Callable[[Array], Any], x: Array) -> Array:
+    r"""The Jacobian $\partial s/\partial x$ of one term's `scaled_residuals` $s$ in flat
+    parameters `x`: the library's one residual-Jacobian builder.
+
+    A pointwise term (`term.pointwise()` is not None) is differentiated one point at a time,
+    `vmap` of each point's own `jax.jacrev` (32-51x cheaper than `jacrev` of the stacked
+    vector on 2-D Poisson, benchmarks/jacobian.py); any other term by `jax.jacrev` (m
+    reverse passes) or `jax.jacfwd` (n forward passes), whichever is fewer.
+
+    Args:
+        term: a square term.
+        model_of: the model at flat parameters, `lambda x: eqx.combine(unravel(x), static)`.
+        x: the flat parameters, shape `(n,)`.
+
+    Returns:
+        An `(m, n)` array, `m` the length of `term.scaled_residuals`.
+
+    Example:
+        >>> x, unravel = jax.flatten_util.ravel_pytree(params)
+        >>> J = term_jacobian(pl.DataMSE(xs, ys), lambda z: eqx.combine(unravel(z), static), x)
+    """
+    n = x.size
+    pw = term.pointwise()
+    if pw is not None:
+        fn, points = pw
+        row = lambda z, p: jnp.ravel(fn(model_of(z), p))
+        J = jax.vmap(jax.jacrev(row), in_axes=(None, 0))(x, points)
+        return J.reshape(-1, n)
+    blk = lambda z: jnp.ravel(term.scaled_residuals(model_of(z)))
+    m = jax.eval_shape(blk, x).size
+    return (jax.jacrev if m <= n else jax.jacfwd)(blk)(x).reshape(m, n)
 
 
 class Problem(eqx.Module):
-    """An objective and the fixed (non-trained) part of the model: a function of `y` only."""
+    r"""What a solver minimises: an objective and the fixed (non-trained) part of the model.
+
+    Every method is a function of the iterate `y` (the model's trainable part) only. The
+    objective is $L(y) = \sum_k w_k\,\|s_k(y)\|^2$ for square terms $s_k$ (each term's
+    `scaled_residuals`), or $\sum_k w_k\,\ell_k(y)$ in general.
+
+    Args:
+        objective: a `pl.Objective` (use `pl.Objective.of(term)` for one term).
+        static: the model's fixed part, from `eqx.partition(model, filter_spec)`.
+
+    Example:
+        >>> y, static = eqx.partition(model, eqx.is_inexact_array)
+        >>> problem = pl.Problem(pl.Objective.of(pl.DataMSE(x, t)), static)
+        >>> problem.loss(y)
+    """
 
     objective: Objective
     static: Any
 
     def model(self, y):
+        """The full model, `eqx.combine(y, static)`."""
         return eqx.combine(y, self.static)
 
     @property
     def names(self) -> tuple[str, ...]:
+        """The terms' names, in the order of `values`."""
         return self.objective.names
 
     def values(self, y) -> tuple[Array, Array]:
@@ -41,6 +94,7 @@ class Problem(eqx.Module):
         return jnp.dot(self.objective.weights.astype(vals.dtype), vals), vals
 
     def loss(self, y) -> Array:
+        """The weighted objective at `y`."""
         return self.values(y)[0]
 
     def residual_blocks(self, y) -> list[Array]:
@@ -56,24 +110,11 @@ class Problem(eqx.Module):
         """The length of each term's residual block (known at trace time)."""
         return tuple(int(b.size) for b in jax.eval_shape(self.residual_blocks, y))
 
-    def jacobian(self, x: Array, unravel, sizes: tuple[int, ...]) -> Array:
-        r"""The Jacobian of the unweighted stacked residuals with respect to the flat
-        parameters `x`, assembled term by term: a pointwise term by `vmap` of each point's
-        own Jacobian (one pass per point), any other by `jax.jacrev` (m passes) or
-        `jax.jacfwd` (n passes), whichever is fewer."""
-        n = x.size
-        blocks = []
-        for term, m_k in zip(self.objective.terms, sizes):
-            pw = term.pointwise()
-            if pw is not None:
-                fn, points = pw
-                row = lambda z, p, fn=fn: jnp.ravel(fn(self.model(unravel(z)), p))
-                J = jax.vmap(jax.jacrev(row), in_axes=(None, 0))(x, points).reshape(m_k, n)
-            else:
-                blk = lambda z, term=term: jnp.ravel(term.scaled_residuals(self.model(unravel(z))))
-                J = (jax.jacrev if m_k <= n else jax.jacfwd)(blk)(x)
-            blocks.append(J)
-        return jnp.concatenate(blocks)
+    def jacobian(self, x: Array, unravel, sizes: tuple[int, ...] | None = None) -> Array:
+        r"""The Jacobian of the unweighted stacked residuals in the flat parameters `x`,
+        term by term (`term_jacobian`); `sizes` is accepted for older callers, unused."""
+        model_of = lambda z: self.model(unravel(z))
+        return jnp.concatenate([term_jacobian(t, model_of, x) for t in self.objective.terms])
 
     def sqrt_weights(self, sizes: tuple[int, ...], dtype) -> Array:
         r"""$\sqrt{w_k}$ repeated over term $k$'s residuals: `sqrt_weights * residuals` has the
@@ -89,7 +130,25 @@ class Problem(eqx.Module):
 
 
 class AbstractState(eqx.Module):
-    """Fields every solver state has; the driver reads them."""
+    """The base of every solver state: the fields the driver reads.
+
+    A subclass declares these five fields (and any of its own) and is built by keyword:
+
+    - `result`: a `pl.RESULTS` item; `RESULTS.running` while the solve goes on.
+    - `loss`: the weighted objective at the current iterate.
+    - `initial_loss`: the objective at the start.
+    - `failed_step`, `failed_term`: int32, the step and the term index at which the loss
+      became non-finite, -1 when nothing failed (`throw=True` names them).
+
+    Example:
+        >>> class GDState(pl.AbstractState):
+        ...     grad: Any
+        ...     result: pl.RESULTS
+        ...     loss: Array
+        ...     initial_loss: Array
+        ...     failed_step: Array
+        ...     failed_term: Array
+    """
 
     result: eqx.AbstractVar[RESULTS]
     loss: eqx.AbstractVar[Array]
@@ -105,18 +164,26 @@ def first_bad(vals: Array) -> Array:
 
 
 class AbstractSolver(eqx.Module):
-    """A solver: `init` a state, `step` it, `terminate` when its state says so.
+    """A solver: `init` a state, `step` it, until `terminate` says done.
 
-    `step(problem, y, state, i)` returns `(y, state, record)`: the next iterate, its
-    state, and the record of step `i` — each term's unweighted value and the weighted
-    total at the iterate *before* the step. A step that ends in a non-finite result must
-    leave `state.result` set; the driver then keeps the previous iterate.
+    `init(problem, y, state)` returns the state at `y` (`state`, from a previous solve,
+    continues it). `step(problem, y, state, i)` returns `(y, state, record)`: the next
+    iterate, its state, and the record of step `i` — each term's unweighted value and the
+    weighted total at the iterate *before* the step. A step that ends in a non-finite value
+    must set `state.result`; the driver then keeps the previous iterate. The driver loops
+    while `terminate` says not done (solvers whose `converges` is True).
 
     Class attributes:
         converges: whether the solver stops by itself (a tolerance); a solver that does
             not (plain Optax) runs its whole step budget.
         budget_result: the result when the step budget runs out while still running.
         needs_square: whether the objective must be a sum of squares.
+
+    Example:
+        >>> sol = pl.solve(model, objective, MySolver(), max_steps=100)
+
+    See docs/guides/solvers.md for a 35-line solver run through `pl.solve`, `pl.sweep` and
+    checkpoints.
     """
 
     converges: ClassVar[bool] = False
@@ -131,8 +198,7 @@ class AbstractSolver(eqx.Module):
     def step(self, problem: Problem, y, state, i: Array) -> tuple[Any, AbstractState, Array]:
         """One iteration."""
 
-    def specialise(self, problem: Problem, y) -> AbstractSolver:
-        """This solver with any shape-dependent choice made (e.g. the linear solve)."""
+    def specialise(self, problem: Problem, y) -> AbstractSolver:  # TRANSITIONAL, removed next
         return self
 
     def terminate(self, problem: Problem, y, state) -> tuple[Array, RESULTS]:

@@ -7,9 +7,11 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, PRNGKeyArray
 
 from .. import _validate as _v
+from .._solvers._base import term_jacobian
 from .._terms import AbstractSquareTerm, AbstractTerm, Objective, Residual
 
 __all__ = [
@@ -249,19 +251,8 @@ def _kernel_trace(where: str, name: str, term, params, static) -> Array:
             "or annealing_weights for it."
         )
 
-    def sq(tree):
-        return sum(jnp.sum(x**2) for x in jax.tree_util.tree_leaves(tree))
-
-    pw = term.pointwise()
-    if pw is not None:  # one per-point Jacobian block at a time, vmapped over the points
-        fn, points = pw
-
-        def one(p):
-            return sq(jax.jacrev(lambda q: jnp.ravel(fn(eqx.combine(q, static), p)))(params))
-
-        return jnp.sum(jax.vmap(one)(points))
-    jac = jax.jacrev(lambda q: jnp.ravel(term.scaled_residuals(eqx.combine(q, static))))(params)
-    return sq(jac)
+    x, unravel = ravel_pytree(params)  # the solvers' Jacobian builder: per-point rows
+    return jnp.sum(term_jacobian(term, lambda z: eqx.combine(unravel(z), static), x) ** 2)
 
 
 def ntk_weights(objective, model, *, alpha=1.0) -> Array:
