@@ -365,3 +365,8 @@ def test_huber_delta_beyond_the_float_range_is_quadratic_everywhere():
             L.huber(p, t, 1e-40)
     with pytest.raises(ValueError, match="below the smallest normal float64"):
         L.huber(p.astype(np.float64), t.astype(np.float64), 1e-310)
+    # traced: a subnormal delta is flushed to zero by XLA, so it is not positive either
+    f = jax.jit(L.huber)
+    with pytest.raises(Exception, match="huber: delta must be positive"):
+        jax.block_until_ready(f(p.astype(np.float64), t.astype(np.float64), 1e-310))
+    np.testing.assert_allclose(f(p, t, 1.0), 1.0, rtol=1e-7)
