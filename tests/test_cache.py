@@ -33,6 +33,8 @@ def test_cache_dir_settings(monkeypatch, tmp_path):
 def _cli(tmp_path, cache_dir, *extra):
     env = dict(os.environ, PINNLOSS_CACHE_DIR=str(cache_dir), JAX_PLATFORMS="cpu")
     env.pop("PINNLOSS_NO_CACHE", None)
+    for k in [k for k in env if k.startswith(("JAX_COMPILATION_CACHE", "JAX_PERSISTENT_CACHE"))]:
+        env.pop(k, None)  # the suite's shared cache (conftest): this test is about the CLI's own
     proc = subprocess.run(
         [sys.executable, "-m", "pinnloss.cli", "fit", *extra],
         env=env,
