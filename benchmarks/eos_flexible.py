@@ -48,11 +48,7 @@ COLLAPSES = {
 
 def forms() -> dict[str, type]:
     """One name per classical form class in the registry."""
-    out = {}
-    for name, cls in eos.FORMS.items():
-        if cls not in out.values():
-            out[name] = cls
-    return out
+    return {spec.name: spec.cls for spec in eos.FORM_REGISTRY.specs()}
 
 
 def _abbrev(cls) -> str:

@@ -172,11 +172,7 @@ def _parser() -> argparse.ArgumentParser:
 def _form_help() -> str:
     from pinnloss import eos
 
-    seen = []
-    for spec in eos.FORM_REGISTRY.values():
-        if spec not in seen:
-            seen.append(spec)
-    forms = "; ".join(f"{'/'.join(s.names)}: {s.description}" for s in seen)
+    forms = "; ".join(f"{'/'.join(s.names)}: {s.description}" for s in eos.FORM_REGISTRY.specs())
     return (
         f"equation of state (default bm) — {forms}; {_NET}: {_FLEX_TITLE} "
         f"(fit_eos(form='net')), or with --v0 [--b0] an {_NET_TITLE} held to them"
@@ -187,7 +183,7 @@ def _form_name(form: str) -> str:
     """The canonical name of a `--form` choice (as written to `--json`)."""
     from pinnloss import eos
 
-    return _NET if form == _NET else eos.form_spec(form).name
+    return _NET if form == _NET else eos.FORM_REGISTRY[form].name
 
 
 def _form_title(args) -> str:
@@ -195,7 +191,7 @@ def _form_title(args) -> str:
 
     if args.form == _NET:
         return _NET_TITLE if args.v0 is not None else _FLEX_TITLE
-    return eos.form_spec(args.form).description
+    return eos.FORM_REGISTRY[args.form].description
 
 
 # --- load and fit one source --------------------------------------------------------------
@@ -224,21 +220,13 @@ def _load(args, name):
 def _fit(args, data):
     import jax
 
-    import pinnloss as pl
     from pinnloss import eos
 
-    if args.v0 is not None and not data.volume.min() <= args.v0 <= data.volume.max():
-        raise _Fail(
-            f"--v0 {args.v0} Å³/atom lies outside the data's volumes "
-            f"[{data.volume.min():.6g}, {data.volume.max():.6g}]."
-        )
+    b0 = None if args.b0 is None else args.b0 / eos.EV_PER_A3_TO_GPA
     if args.form != _NET:
         model = eos.fit_eos(data, args.form)
-        if args.v0 is not None:
-            # soft constraints on top of the data: refit in the data's shifted frame
-            start = eos.shift_energy(model, -data.energy_shift)
-            obj = _objective(data, args.v0, args.b0)
-            model = eos.shift_energy(pl.least_squares(start, obj).model, data.energy_shift)
+        if args.v0 is not None:  # soft constraints on top of the data
+            model = eos.fit_constrained(model, data, v0=args.v0, b0=b0)
         return model
     if args.v0 is None:
         # the flexible form: smoothing spline with a Birch–Murnaghan null space, λ chosen by
@@ -251,19 +239,7 @@ def _fit(args, data):
     net = eos.EnergyNet(
         data, width=opt["width"], depth=opt["depth"], key=jax.random.key(opt["seed"])
     )
-    return pl.least_squares(net, _objective(data, args.v0, args.b0)).model
-
-
-def _objective(data, v0, b0_gpa):
-    import pinnloss as pl
-    from pinnloss import eos
-
-    obj = pl.DataMSE(data.volume, data.energy, name="energy")
-    if v0 is not None:
-        obj = obj + 1e2 * eos.ZeroPressure(v0=v0)
-        if b0_gpa is not None:
-            obj = obj + eos.BulkModulus(v0=v0, b0=b0_gpa / eos.EV_PER_A3_TO_GPA)
-    return obj
+    return eos.fit_constrained(net, data, v0=args.v0, b0=b0)
 
 
 def _result(args, data, source) -> dict:
@@ -343,25 +319,18 @@ def _result(args, data, source) -> dict:
 
 # --- output ---------------------------------------------------------------------------
 
-_ROWS = (  # key, table label, unit, decimals
-    ("v0", "V0", "Å³/atom", 8),
-    ("e0", "E0", "eV/atom", 8),
-    ("b0", "B0", "eV/Å³", 8),
-    ("b0_gpa", "B0", "GPa", 5),
-    ("b1", "B0'", "", 5),
+_ROWS = (  # key, table label, decimals; units from eos.UNITS, the one unit table
+    ("v0", "V0", 8),
+    ("e0", "E0", 8),
+    ("b0", "B0", 8),
+    ("b0_gpa", "B0", 5),
+    ("b1", "B0'", 5),
 )
-_UNITS = {
-    "v0": "Å^3/atom",
-    "e0": "eV/atom",
-    "b0": "eV/Å^3",
-    "b0_gpa": "GPa",
-    "b1": "1 (dimensionless)",
+#: JSON fields that are not properties, with their units and meanings
+_JSON_UNITS = {
     "rms_residual_mev_per_atom": "meV/atom",
-    "volume_range": "Å^3/atom",
     "n_points": "count",
     "n_atoms": "atoms per cell (null: unknown)",
-    "constraints.v0": "Å^3/atom",
-    "constraints.b0_gpa": "GPa",
     "std": "same units as the value",
     "interval_68": "same units as the value ([low, high] at 68 % confidence)",
     "interval_95": "same units as the value ([low, high] at 95 % confidence)",
@@ -376,6 +345,17 @@ _UNITS = {
 }
 
 
+def _units() -> dict:
+    """The "units" of the JSON output: the properties' from `eos.UNITS`, then the rest."""
+    from pinnloss import eos
+
+    u = {k: eos.UNITS[k] or "1 (dimensionless)" for k in ("v0", "e0", "b0", "b0_gpa", "b1")}
+    u["volume_range"] = eos.UNITS["volume"]
+    u["constraints.v0"] = eos.UNITS["v0"]
+    u["constraints.b0_gpa"] = eos.UNITS["b0_gpa"]
+    return {**u, **_JSON_UNITS}
+
+
 def _describe(data) -> str:
     return (
         f"{len(data)} points, V {data.volume.min():.6g}–{data.volume.max():.6g} Å³/atom, "
@@ -384,6 +364,8 @@ def _describe(data) -> str:
 
 
 def _table_one(args, r) -> str:
+    from pinnloss import eos
+
     lines = [
         f"pinnloss fit: {r['source']}",
         f"  {_describe(r['data'])}; form: {_form_title(args)}",
@@ -392,7 +374,8 @@ def _table_one(args, r) -> str:
         c = f"V0 = {args.v0} Å³/atom" + (f", B0 = {args.b0} GPa" if args.b0 is not None else "")
         lines.append(f"  constraints: {c}")
     rows = [
-        (lab, f"{r['values'][k]:.{d}f}", _fmt_std(r["std"].get(k)), u) for k, lab, u, d in _ROWS
+        (lab, f"{r['values'][k]:.{d}f}", _fmt_std(r["std"].get(k)), eos.UNITS[k])
+        for k, lab, d in _ROWS
     ]
     rows.append(("RMS residual", f"{r['rms']:.4g}", "", "meV/atom"))
     w = max(len(x[1]) for x in rows)
@@ -531,13 +514,13 @@ def _write_json(args, results, failed) -> None:
     import json
 
     if len(args.files) <= 1:
-        doc = {"pinnloss_version": __version__, **_json_result(args, results[0]), "units": _UNITS}
+        doc = {"pinnloss_version": __version__, **_json_result(args, results[0]), "units": _units()}
     else:
         doc = {
             "pinnloss_version": __version__,
             "results": [_json_result(args, r) for r in results],
             "errors": failed,
-            "units": _UNITS,
+            "units": _units(),
         }
     text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
     if args.json == "-":
@@ -590,9 +573,7 @@ def _check_form(args, parser) -> None:
     from pinnloss import eos  # the registry imports JAX: checked once the files have loaded
 
     if args.form != _NET:
-        try:
-            eos.form_spec(args.form)
-        except ValueError:
+        if args.form not in eos.FORM_REGISTRY:
             names = ", ".join([*eos.FORM_REGISTRY, _NET])
             parser.error(f"argument --form: unknown form {args.form!r}; choose one of {names}")
 

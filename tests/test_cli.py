@@ -105,6 +105,46 @@ def test_acwf_file_and_net_with_constraints(capsys, tmp_path):
     assert "nothing constrains its B0'" in out  # the caveat issue 11 asked for
 
 
+def test_constrained_refit_is_the_library_function(capsys, tmp_path):
+    """`pinnloss fit --v0 --b0` is `eos.fit_constrained` on the fit_eos result: a script gets
+    the same numbers (issue 18); the constraint holds better than in the free fit."""
+    data = eos.example_data()
+    v0, b0_gpa = 11.9522, 141.0
+    for form in ("bm", "vinet"):
+        rc, out, err = _run(
+            capsys, "--form", form, "--v0", v0, "--b0", b0_gpa, "--json", tmp_path / "c.json"
+        )
+        assert rc == 0, err
+        res = json.loads((tmp_path / "c.json").read_text())
+        free = eos.fit_eos(data, form)
+        held = eos.fit_constrained(free, data, v0=v0, b0=b0_gpa / eos.EV_PER_A3_TO_GPA)
+        p = eos.properties(held, data).as_dict()
+        for k in ("v0", "e0", "b0", "b1"):
+            assert np.isclose(res[k], float(p[k]), rtol=1e-12, atol=0), (form, k)
+        assert abs(float(eos.pressure(held, v0))) < 1e-3 * abs(float(eos.pressure(free, v0)))
+        assert abs(res["v0"] - v0) < abs(float(free.v0) - v0)
+    with pytest.raises(ValueError, match="fit_constrained: v0 = 30.0 Å³/atom lies outside"):
+        eos.fit_constrained(free, data, v0=30.0)
+    with pytest.raises(ValueError, match="fit_constrained: model must be a form"):
+        eos.fit_constrained(lambda v: v, data, v0=v0)
+    with pytest.raises(ValueError, match="b0 must be a positive finite"):
+        eos.fit_constrained(free, data, v0=v0, b0=-1.0)
+
+
+def test_one_unit_table(capsys):
+    """The table, the JSON and `properties` print the units of `eos.UNITS`."""
+    rc, out, _ = _run(capsys, "--json", "-")
+    res = json.loads(out)
+    for k in ("v0", "e0", "b0", "b0_gpa"):
+        assert res["units"][k] == eos.UNITS[k]
+    assert res["units"]["volume_range"] == eos.UNITS["volume"] == "Å³/atom"
+    _, table, _ = _run(capsys)
+    assert f"  {eos.UNITS['b0']}\n" in table and f"  {eos.UNITS['v0']}\n" in table
+    assert eos.UNITS["v0"] in str(
+        eos.properties(eos.fit_eos(eos.example_data()), eos.example_data())
+    )
+
+
 BAD = {
     "missing": (None, "no such file"),
     "not_a_table": ("hello world\nthis is prose\n", "not an energy–volume table"),

@@ -84,7 +84,7 @@ def test_units_in_the_header_are_converted(capsys, tmp_path):
     rc, out, _ = _run(capsys, p)
     assert rc == 0 and "note: converted volume from bohr³ and energy from Ry" in out
     res = _json(capsys, p)
-    assert np.isclose(res["v0"], V0, rtol=1e-8) and res["units"]["v0"] == "Å^3/atom"
+    assert np.isclose(res["v0"], V0, rtol=1e-8) and res["units"]["v0"] == "Å³/atom"
 
 
 def test_malformed_tables(capsys, tmp_path):

@@ -117,28 +117,44 @@ def test_jit_vmap_and_batched_fields():
 
 
 def test_form_names():
-    assert eos.FORMS["bm"] is eos.BirchMurnaghan
-    assert eos.FORMS["pt"] is eos.PoirierTarantola
+    assert eos.FORM_REGISTRY["bm"].cls is eos.BirchMurnaghan
+    assert eos.FORM_REGISTRY["pt"].cls is eos.PoirierTarantola
     with pytest.raises(ValueError, match="unknown equation of state 'spline'"):
         eos.fit_eos(eos.example_data(), form="spline")
 
 
 def test_one_form_registry():
     reg = eos.FORM_REGISTRY
-    specs = list({id(s): s for s in reg.values()}.values())
+    specs = reg.specs()
+    assert list({id(s): s for s in reg.values()}.values()) == list(specs)
     # every concrete form once, under its canonical name and its aliases, and nothing else
     assert sorted(s.cls.__name__ for s in specs) == sorted(IDS)
-    assert list(reg) == [n for s in specs for n in s.names]
+    assert list(reg) == [n for s in specs for n in s.names] and len(reg) == len(list(reg))
     assert all(s.description for s in specs)
     for name in ("bm", "birch_murnaghan", "bm4", "vinet", "murnaghan", "pt"):
-        assert eos.form_class(name) is reg[name].cls is eos.FORMS[name]
-        assert eos.form_spec(name.upper()) is reg[name]
-    assert eos.form_spec("bm").name == "birch_murnaghan"
-    assert eos.form_spec("pt").name == "poirier_tarantola"
-    assert eos.form_spec(eos.BirchMurnaghan4) is reg["bm4"]
-    assert eos.FORMS == {n: s.cls for n, s in reg.items()}  # a view, not a second table
+        assert reg[name.upper()] is reg[name] and name.upper() in reg
+    assert reg["bm"].name == "birch_murnaghan" and reg["pt"].name == "poirier_tarantola"
+    assert reg[eos.BirchMurnaghan4] is reg["bm4"]
+
+    class Mine(eos.BirchMurnaghan):
+        pass
+
+    assert reg[Mine].cls is Mine and reg[Mine].name == "Mine" and "Mine" not in reg
     with pytest.raises(ValueError, match="not AbstractEOS"):
-        eos.form_spec(eos.AbstractEOS)
+        reg[eos.AbstractEOS]
+    with pytest.raises(KeyError):  # a mapping's error too, so .get and `in` work
+        reg["spline"]
+    assert reg.get("spline") is None and 3 not in reg
+    with pytest.raises(eos.UnknownFormError, match="choose one of .*'vinet'"):
+        reg["spline"]
+    # version 0.2's names still work, with a DeprecationWarning naming the replacement
+    with pytest.warns(DeprecationWarning, match="use eos.FORM_REGISTRY\\[name\\].cls"):
+        assert eos.FORMS == {n: s.cls for n, s in reg.items()}
+    with pytest.warns(DeprecationWarning, match="FORM_REGISTRY\\[form\\].cls"):
+        assert eos.form_class("vinet") is eos.Vinet
+    with pytest.warns(DeprecationWarning, match="use eos.FORM_REGISTRY\\[form\\]"):
+        assert eos.form_spec("bm") is reg["bm"]
+    assert not {"FORMS", "form_class", "form_spec"} & set(eos.__all__)
 
 
 def test_shift_energy():
@@ -190,7 +206,7 @@ def test_ase_form_names():
         "anton-schmidt": eos.AntonSchmidt,
         "p3": eos.Polynomial3,
     }.items():
-        assert eos.form_class(name) is cls, name
+        assert eos.FORM_REGISTRY[name].cls is cls, name
 
 
 def test_repr_shows_values_and_units():

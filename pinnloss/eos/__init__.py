@@ -7,7 +7,8 @@ ensemble error bars, `rms` residuals, the ACWF metrics `delta`, `epsilon`, `nu`,
 figures of a fit in `pinnloss.eos.plot` (matplotlib, imported on first use).
 
 Form names (`fit_eos(form=...)`, the command line's `--form`) come from one registry,
-`FORM_REGISTRY`: canonical names and aliases, each with its class and a description.
+`FORM_REGISTRY`: canonical names and aliases, each with its class and a description
+(`FORMS`, `form_class` and `form_spec` of version 0.2 are deprecated aliases of it).
 
 Names are imported lazily (PEP 562 module `__getattr__`; see pinnloss/__init__.py): a name
 loads its module on first use. To export a name, add it to `_EXPORTS` and to the
@@ -31,9 +32,12 @@ _EXPORTS = {
     "example_path": "._data",
     "from_ase": "._data",
     "load": "._data",
+    "UNITS": "._data",
     "Ensemble": "._summary",
     "bootstrap": "._ensemble",
     "seed_ensemble": "._ensemble",
+    "constrained_objective": "._constrained",
+    "fit_constrained": "._constrained",
     "cubic_guess": "._fit",
     "fit_eos": "._fit",
     "LAMBDA_GRID": "._flex",
@@ -41,7 +45,6 @@ _EXPORTS = {
     "FlexReport": "._flex",
     "fit_flexible": "._flex",
     "FORM_REGISTRY": "._forms",
-    "FORMS": "._forms",
     "AbstractEOS": "._forms",
     "AntonSchmidt": "._forms",
     "BirchMurnaghan": "._forms",
@@ -52,8 +55,7 @@ _EXPORTS = {
     "Polynomial3": "._forms",
     "StabilizedJellium": "._forms",
     "Vinet": "._forms",
-    "form_class": "._forms",
-    "form_spec": "._forms",
+    "UnknownFormError": "._forms",
     "shift_energy": "._forms",
     "delta": "._metrics",
     "epsilon": "._metrics",
@@ -78,11 +80,36 @@ _EXPORTS = {
 __all__ = sorted([*_SUBMODULES, *_EXPORTS])
 
 
-__getattr__, __dir__ = attach(__name__, _SUBMODULES, _EXPORTS)
+_lazy_getattr, __dir__ = attach(__name__, _SUBMODULES, _EXPORTS)
+
+#: Deprecated names of the form registry (version 0.2): `FORM_REGISTRY` replaces them.
+_DEPRECATED = {
+    "FORMS": ("FORM_REGISTRY[name].cls", lambda f: f._forms_view()),
+    "form_class": ("FORM_REGISTRY[form].cls", lambda f: f.form_class),
+    "form_spec": ("FORM_REGISTRY[form]", lambda f: f.form_spec),
+}
+
+
+def __getattr__(name: str):
+    if name in _DEPRECATED:
+        import warnings
+
+        from . import _forms
+
+        use, get = _DEPRECATED[name]
+        warnings.warn(
+            f"pinnloss.eos.{name} is deprecated; use eos.{use}.", DeprecationWarning, stacklevel=2
+        )
+        return get(_forms)
+    return _lazy_getattr(name)
+
 
 if TYPE_CHECKING:  # what static tools see; the same names as _SUBMODULES and _EXPORTS
     from . import plot as plot
+    from ._constrained import constrained_objective as constrained_objective
+    from ._constrained import fit_constrained as fit_constrained
     from ._data import EV_PER_A3_TO_GPA as EV_PER_A3_TO_GPA
+    from ._data import UNITS as UNITS
     from ._data import EVData as EVData
     from ._data import example_data as example_data
     from ._data import example_path as example_path
@@ -97,7 +124,6 @@ if TYPE_CHECKING:  # what static tools see; the same names as _SUBMODULES and _E
     from ._flex import FlexReport as FlexReport
     from ._flex import fit_flexible as fit_flexible
     from ._forms import FORM_REGISTRY as FORM_REGISTRY
-    from ._forms import FORMS as FORMS
     from ._forms import AbstractEOS as AbstractEOS
     from ._forms import AntonSchmidt as AntonSchmidt
     from ._forms import BirchMurnaghan as BirchMurnaghan
@@ -107,9 +133,8 @@ if TYPE_CHECKING:  # what static tools see; the same names as _SUBMODULES and _E
     from ._forms import PoirierTarantola as PoirierTarantola
     from ._forms import Polynomial3 as Polynomial3
     from ._forms import StabilizedJellium as StabilizedJellium
+    from ._forms import UnknownFormError as UnknownFormError
     from ._forms import Vinet as Vinet
-    from ._forms import form_class as form_class
-    from ._forms import form_spec as form_spec
     from ._forms import shift_energy as shift_energy
     from ._metrics import delta as delta
     from ._metrics import epsilon as epsilon

@@ -23,6 +23,7 @@ __all__ = [
     "example_data",
     "example_path",
     "EV_PER_A3_TO_GPA",
+    "UNITS",
     "BOHR_A",
     "HARTREE_EV",
     "RYDBERG_EV",
@@ -31,6 +32,19 @@ __all__ = [
 
 #: 1 eV/Å³ in GPa.
 EV_PER_A3_TO_GPA = 160.21766208
+
+#: The one unit table: the unit of each quantity pinnloss reports, per atom (`EVData` is per
+#: atom). `properties`, the forms' reprs and the command line's table and JSON all read it.
+UNITS = {
+    "volume": "Å³/atom",
+    "energy": "eV/atom",
+    "v0": "Å³/atom",
+    "e0": "eV/atom",
+    "b0": "eV/Å³",
+    "b0_gpa": "GPa",
+    "b1": "",  # dimensionless
+    "b2": "Å³/eV",  # B0'' of the fourth-order Birch–Murnaghan form
+}
 
 # Unit conversions of `load`: CODATA 2022 recommended values (P. J. Mohr et al., Rev. Mod.
 # Phys. 97, 025002 (2025); https://physics.nist.gov/cuu/Constants), as in scipy.constants

@@ -13,7 +13,7 @@ from .._lsq import least_squares
 from .._terms import DataMSE
 from ._data import EV_PER_A3_TO_GPA, EVData, check_precision
 from ._fit import fit_eos
-from ._forms import form_class
+from ._forms import FORM_REGISTRY
 from ._net import EnergyNet
 from ._properties import _core, properties
 from ._quality import FitQualityWarning
@@ -52,7 +52,7 @@ def bootstrap(
 
     Reference: B. Efron, "Bootstrap methods", Ann. Statist. 7, 1 (1979).
     """
-    cls = form_class(form)
+    cls = FORM_REGISTRY[form].cls
     if not isinstance(data, EVData):
         raise ValueError(f"bootstrap: data must be an EVData; got {type(data).__name__}.")
     if isinstance(n, bool) or int(n) != n or int(n) < 2:

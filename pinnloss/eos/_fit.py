@@ -30,6 +30,7 @@ from ._data import EVData, check_precision
 from ._data import batch_bucket as _batch_bucket
 from ._data import length_bucket as _length_bucket
 from ._forms import (
+    FORM_REGISTRY,
     AbstractEOS,
     AntonSchmidt,
     BirchMurnaghan4,
@@ -38,7 +39,6 @@ from ._forms import (
     Polynomial3,
     StabilizedJellium,
     Vinet,
-    form_class,
 )
 from ._quality import accept
 
@@ -277,7 +277,7 @@ def _normalise(data, form, eos):
     """`(data, form)` from every accepted call: `(EVData | [EVData], form)`, ASE's
     `(volumes, energies[, eos])`, a DataFrame, or `(structure, energy)` pairs."""
     if eos is not None and _is_form(form) and form != "birch_murnaghan":
-        if form_class(form) is not form_class(eos):
+        if FORM_REGISTRY[form].cls is not FORM_REGISTRY[eos].cls:
             raise ValueError(f"fit_eos: give the form once; got form={form!r} and eos={eos!r}.")
     if not _is_form(form):  # the ASE habit: fit_eos(volumes, energies)
         if isinstance(data, EVData):
@@ -424,7 +424,7 @@ def _fit_eos(data, form, eos, weights, max_steps, tol, check, *, pad: bool, shar
     data, form = _normalise(data, form, eos)
     if isinstance(form, str) and form.strip().lower() in ("net", "flexible"):
         return fit_eos(data, form, weights=weights, check=check)  # fit_eos(v, e, eos="net")
-    cls = form_class(form)
+    cls = FORM_REGISTRY[form].cls
     items, batched = _as_list(data)
     _check_curves(cls, items, batched)
     ws = _curve_weights(weights, items)

@@ -11,6 +11,7 @@ a form fitted by hand against `EVData.energy` lives in the data's shifted frame.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -18,6 +19,8 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike
+
+from ._data import EV_PER_A3_TO_GPA, UNITS
 
 __all__ = [
     "AbstractEOS",
@@ -31,15 +34,11 @@ __all__ = [
     "Polynomial3",
     "FormSpec",
     "FORM_REGISTRY",
-    "FORMS",
-    "form_spec",
-    "form_class",
+    "UnknownFormError",
     "shift_energy",
 ]
 
 
-#: units of the parameters in reprs (energies per atom for forms from `fit_eos`)
-_UNITS = {"e0": " eV", "v0": " Å³", "b0": " eV/Å³", "b1": "", "b2": " Å³/eV"}
 _DIGITS = {"e0": 12, "v0": 8, "b0": 6, "b1": 6, "b2": 5}
 
 
@@ -48,8 +47,14 @@ def _fmt(k: str, x: float) -> str:
 
 
 def _show(k: str, x: float) -> str:
-    gpa = f" ({x * 160.21766208:.5g} GPa)" if k == "b0" and np.isfinite(x) else ""
-    return f"{k}={_fmt(k, x)}{_UNITS.get(k, '')}{gpa}"
+    gpa = f" ({x * EV_PER_A3_TO_GPA:.5g} GPa)" if k == "b0" and np.isfinite(x) else ""
+    return f"{k}={_fmt(k, x)}{_unit(k)}{gpa}"
+
+
+def _unit(k: str) -> str:
+    """A parameter's unit in reprs: `UNITS` without "/atom" (a form is E(V) of one cell)."""
+    u = UNITS.get(k, "").removesuffix("/atom")
+    return f" {u}" if u else ""
 
 
 def _arr(x) -> Array:
@@ -106,7 +111,7 @@ class AbstractEOS(eqx.Module):
                 parts.append(f"{k} all NaN")
                 continue
             lo, med, hi = (_fmt(k, x) for x in (ok.min(), np.median(ok), ok.max()))
-            parts.append(f"{k} {lo} … {hi}{_UNITS.get(k, '')} (median {med})")
+            parts.append(f"{k} {lo} … {hi}{_unit(k)} (median {med})")
         bad = int((~np.all([np.isfinite(np.broadcast_to(a, shape)) for a in p.values()], 0)).sum())
         nan = f"; {bad} with NaN parameters" if bad else ""
         n = int(np.prod(shape))
@@ -339,7 +344,7 @@ class FormSpec:
 
 
 # The one table of form names: `fit_eos(form=...)`, `bootstrap` and the command line's
-# `--form` all read it (through `FORM_REGISTRY`, `FORMS` and `form_spec`).
+# `--form` all read it, through `FORM_REGISTRY`.
 _SPECS = (
     # ASE's "birch" is algebraically the same third-order form (Mehl et al.'s n = 0 case)
     FormSpec(
@@ -367,38 +372,78 @@ _SPECS = (
     FormSpec("p3", Polynomial3, ("polynomial3",), "cubic polynomial in V"),
 )
 
-#: Every accepted form name, canonical or alias, to its `FormSpec`.
-FORM_REGISTRY: dict[str, FormSpec] = {n: spec for spec in _SPECS for n in spec.names}
 
-#: Every accepted form name to its class (a view of `FORM_REGISTRY`).
-FORMS: dict[str, type[AbstractEOS]] = {n: spec.cls for n, spec in FORM_REGISTRY.items()}
+class UnknownFormError(ValueError, KeyError):
+    """A form name the registry does not know (a `ValueError`, and a `KeyError` as a mapping
+    look-up should raise)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class _FormRegistry(Mapping):
+    """Every accepted form name (canonical and aliases, lower case) → its `FormSpec`.
+
+    Looking up is case-insensitive and also takes a form class: `FORM_REGISTRY["BM"]`,
+    `FORM_REGISTRY[eos.Vinet]` (a user's own `AbstractEOS` subclass gets a spec of its own).
+    An unknown name raises `UnknownFormError` (a `ValueError`) that lists the names.
+    """
+
+    def __init__(self, specs):
+        self._by_name = {n: spec for spec in specs for n in spec.names}
+        self._specs = specs
+
+    def __getitem__(self, form) -> FormSpec:
+        if isinstance(form, type) and issubclass(form, AbstractEOS):
+            if form is AbstractEOS:
+                raise UnknownFormError(
+                    "form: give a concrete form such as BirchMurnaghan, not AbstractEOS."
+                )
+            spec = next((s for s in self._specs if s.cls is form), None)
+            return spec or FormSpec(form.__name__, form, (), form.__name__)  # a user's own
+        if isinstance(form, str) and form.lower() in self._by_name:
+            return self._by_name[form.lower()]
+        raise UnknownFormError(
+            f"form: unknown equation of state {form!r}; choose one of {sorted(self._by_name)} "
+            "or pass a form class such as eos.Vinet."
+        )
+
+    def __contains__(self, name) -> bool:
+        return isinstance(name, str) and name.lower() in self._by_name
+
+    def __iter__(self):
+        return iter(self._by_name)
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    def specs(self) -> tuple[FormSpec, ...]:
+        """Each form once, in the registry's order."""
+        return self._specs
+
+    def __repr__(self) -> str:
+        return f"FORM_REGISTRY({', '.join(s.name for s in self._specs)})"
+
+
+#: The form registry: every accepted name (canonical or alias) → `FormSpec` (`.name`, `.cls`,
+#: `.aliases`, `.description`); `FORM_REGISTRY["bm"].cls is BirchMurnaghan`. The one public
+#: name for form names (`FORMS`, `form_class` and `form_spec` are deprecated aliases).
+FORM_REGISTRY = _FormRegistry(_SPECS)
 
 
 def form_spec(form) -> FormSpec:
-    """The registry entry of a form name (`"birch_murnaghan"`, `"bm"`, `"vinet"`, …) or class.
-
-    Example:
-        >>> form_spec("bm").name, form_spec("bm").description
-        ('birch_murnaghan', 'Birch–Murnaghan (3rd order)')
-    """
-    if isinstance(form, type) and issubclass(form, AbstractEOS):
-        if form is AbstractEOS:
-            raise ValueError("form: give a concrete form such as BirchMurnaghan, not AbstractEOS.")
-        for spec in _SPECS:
-            if spec.cls is form:
-                return spec
-        return FormSpec(form.__name__, form, (), form.__name__)  # a user's own form
-    if isinstance(form, str) and form.lower() in FORM_REGISTRY:
-        return FORM_REGISTRY[form.lower()]
-    raise ValueError(
-        f"form: unknown equation of state {form!r}; choose one of {sorted(FORM_REGISTRY)} "
-        "or pass a form class such as eos.Vinet."
-    )
+    """Deprecated: use `FORM_REGISTRY[form]`."""
+    return FORM_REGISTRY[form]
 
 
 def form_class(form) -> type[AbstractEOS]:
-    """The form class for a name (`"birch_murnaghan"`, `"bm"`, `"vinet"`, …) or a class."""
-    return form_spec(form).cls
+    """Deprecated: use `FORM_REGISTRY[form].cls`."""
+    return FORM_REGISTRY[form].cls
+
+
+def _forms_view() -> dict[str, type[AbstractEOS]]:
+    """Deprecated `FORMS`: every accepted name → its class."""
+    return {n: spec.cls for n, spec in FORM_REGISTRY.items()}
 
 
 def shift_energy(form: AbstractEOS, delta) -> AbstractEOS:

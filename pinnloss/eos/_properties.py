@@ -20,8 +20,8 @@ from jaxtyping import Array, ArrayLike
 from .._cache import cached_jit
 from .._derivatives import derivative, scalar_output
 from .._validate import is_concrete
-from ._data import EV_PER_A3_TO_GPA, EVData, batch_bucket, length_bucket
-from ._forms import FORMS, AbstractEOS
+from ._data import EV_PER_A3_TO_GPA, UNITS, EVData, batch_bucket, length_bucket
+from ._forms import FORM_REGISTRY, AbstractEOS
 from ._stderr import format_value, gauss_newton_cov, std_scale, t_quantile
 
 __all__ = [
@@ -108,7 +108,6 @@ def bulk_modulus_derivative(model, volume: ArrayLike) -> Array:
 
 
 _FIELDS = ("v0", "e0", "b0", "b0_gpa", "b1")
-_UNITS = {"v0": "Å³/atom", "e0": "eV/atom", "b0": "eV/Å³", "b0_gpa": "GPa", "b1": ""}
 _LABELS = {"v0": "V0", "e0": "E0", "b0": "B0", "b0_gpa": "B0", "b1": "B0'"}
 
 
@@ -203,7 +202,7 @@ class EOSProperties(eqx.Module):
             head = f"EOSProperties (± standard error, t-scaled for {d} residual dof)"
         shape = np.shape(x["v0"])
         if not shape:
-            rows = [f"  {_LABELS[k]:<4s}= {format_value(x[k], sd[k], _UNITS[k])}" for k in _FIELDS]
+            rows = [f"  {_LABELS[k]:<4s}= {format_value(x[k], sd[k], UNITS[k])}" for k in _FIELDS]
             if not bool(np.asarray(self.valid)):
                 rows.append("  (not valid: no minimum inside the sampled volumes)")
             return head + "\n" + "\n".join(rows)
@@ -211,9 +210,7 @@ class EOSProperties(eqx.Module):
         rows = []
         for i in range(min(n, 8)):
             cells = [
-                format_value(
-                    x[k].ravel()[i], None if sd[k] is None else sd[k].ravel()[i], _UNITS[k]
-                )
+                format_value(x[k].ravel()[i], None if sd[k] is None else sd[k].ravel()[i], UNITS[k])
                 for k in ("v0", "b0_gpa", "b1")
             ]
             rows.append(f"  [{i}] V0 = {cells[0]}, B0 = {cells[1]}, B0' = {cells[2]}")
@@ -337,7 +334,7 @@ def _diagnose_one(form, names, v, e, lo, hi, at_v0: bool):
     """Properties, residuals, their Jacobians and E'' on a grid, for one form (shifted frame).
 
     `at_v0`: the form's `v0` field is its stationary point by construction (the classical
-    forms of `FORMS`): the minimum is checked there, with the same test as `_core` (a sign
+    forms of `FORM_REGISTRY`): the minimum is checked there, with the same test as `_core` (a sign
     change of E' across the range, E'' > 0) plus V0 inside the range, instead of searching
     for it: a much smaller compiled program. Other forms search as `properties` does.
     """
@@ -450,7 +447,7 @@ def diagnose(form: AbstractEOS, items: list[EVData]) -> Diagnosis:
         jnp.asarray(e, dt),
         jnp.asarray(pad_b(lo), dt),
         jnp.asarray(pad_b(hi), dt),
-        type(form) in set(FORMS.values()),
+        type(form) in {s.cls for s in FORM_REGISTRY.specs()},
     )
     p, r, J, P, e2 = jax.tree.map(lambda a: a[:B], (p, r, J, P, e2))
     f64 = lambda a: np.asarray(a, np.float64)

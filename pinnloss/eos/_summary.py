@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._properties import _LABELS, _UNITS, EOSProperties
+from ._data import UNITS
+from ._properties import _LABELS, EOSProperties
 from ._stderr import format_value
 
 __all__ = ["KEYS", "Ensemble", "summarise"]
@@ -57,7 +58,7 @@ class Ensemble:
         rows = []
         for k in KEYS:
             m, sd = float(getattr(self.mean, k)), float(getattr(self.std, k))
-            rows.append(f"  {_LABELS[k]:<4s}= {format_value(m, sd, _UNITS[k])}")
+            rows.append(f"  {_LABELS[k]:<4s}= {format_value(m, sd, UNITS[k])}")
         return (
             f"Ensemble mean ± std over {self.n_valid}/{self.n} members (members that converged "
             "to a valid fit: a minimum inside the data)\n" + "\n".join(rows)
