@@ -286,6 +286,71 @@ def fit_flexible(
     Reference: G. Wahba, Spline Models for Observational Data (SIAM, 1990).
     """
     where = "fit_eos(form='net')"
+    n_members, grid = _check_flexible(where, data, n_members, lambdas)
+    n = len(data)
+    w = _flex_weights(where, weights, n)
+    t, x_mid, x_half = _unit_interval(data.volume)
+    s = float(np.ptp(data.energy))
+    if s == 0.0:
+        raise ValueError(f"{where}: all energies are equal; nothing to fit.")
+    y = data.energy / s
+    k = min(n, _MAX_FOLDS)
+    dt = jnp.result_type(float)
+    tj = jnp.asarray(t, dt)
+    C, P = _fold_solves(grid, tj, jnp.asarray(w, dt), k)
+    cv = _cv_scores(P, y, w)
+    if not np.isfinite(cv).any():
+        raise ValueError(f"{where}: every λ gave a non-finite cross-validation score.")
+    best = int(np.nanargmin(cv))
+    coef, fit, dof, rss, sigma = _at_lambda(C[best], tj, y, w)
+    if best == 0 and grid.size > 1:
+        warnings.warn(
+            f"{where}: cross-validation chose the smallest λ in the grid ({grid[0]:.3g}), so "
+            "the model nearly interpolates the points; give a grid reaching lower λ, or "
+            "check the data for outliers.",
+            stacklevel=4,
+        )
+    pick, mcoef = _members(C, P, fit, coef, best, w, sigma, n_members, seed)
+    arr = lambda a: jnp.asarray(a, dt)
+    fields = dict(
+        centres=tj,
+        coef=arr(coef[:n]),
+        poly=arr(coef[n:]),
+        x_mid=arr(x_mid),
+        x_half=arr(x_half),
+        e_scale=arr(s),
+        e_shift=arr(data.energy_shift),
+        member_coef=arr(mcoef[:, :n]),
+        member_poly=arr(mcoef[:, n:]),
+    )
+    # the fit itself and every member in one compiled, vmapped `properties`
+    lo, hi = float(data.volume.min()), float(data.volume.max())
+    p, samples = _all_properties(FlexibleEOS(**fields, report=None), arr(lo), arr(hi))
+    report = FlexReport(
+        lam=arr(grid[best]),
+        lam_grid=arr(grid),
+        cv_grid=arr(1e3 * s * cv),
+        cv_rms=arr(1e3 * s * cv[best]),
+        cv_rms_cubic=arr(1e3 * s * cv[-1]),
+        rms=arr(1e3 * s * np.sqrt(rss / np.sum(w))),
+        dof=arr(dof),
+        sigma=arr(1e3 * s * sigma),
+        n_folds=k,
+        samples=samples,
+        member_lam=arr(grid[pick]),
+    )
+    _warn_float32(where, data)
+    if check and not bool(p.valid):
+        raise ValueError(
+            f"{where}: the fitted curve has no energy minimum inside the sampled volumes "
+            f"[{lo:.6g}, {hi:.6g}] Å³/atom; sample volumes on both sides of the "
+            "equilibrium (or pass check=False to keep the fit)."
+        )
+    return FlexibleEOS(**fields, report=report)
+
+
+def _check_flexible(where: str, data, n_members, lambdas) -> tuple[int, np.ndarray]:
+    """Refuse what the flexible fit cannot take; `(n_members, sorted λ grid)`."""
     if not isinstance(data, EVData):
         raise ValueError(
             f"{where}: data must be one EVData (eos.EVData or eos.load); got "
@@ -302,7 +367,6 @@ def fit_flexible(
     check_precision(where, data)
     if isinstance(n_members, bool) or int(n_members) != n_members or n_members < 0:
         raise ValueError(f"{where}: n_members must be an integer >= 0; got {n_members!r}.")
-    n_members = int(n_members)
     if n_members == 1:
         raise ValueError(f"{where}: n_members must be 0 (no ensemble) or at least 2; got 1.")
     grid = np.asarray(LAMBDA_GRID if lambdas is None else lambdas, dtype=np.float64)
@@ -311,34 +375,37 @@ def fit_flexible(
             f"{where}: lambdas must be a non-empty 1-D array of positive finite numbers; got "
             f"{lambdas!r}."
         )
-    grid = np.sort(grid)
-    if weights is None:
-        w = np.ones(n)
-    else:
-        w = np.asarray(weights, dtype=np.float64)
-        if w.shape != (n,):
-            raise ValueError(f"{where}: weights must have shape ({n},); got {w.shape}.")
-        if not np.isfinite(w).all() or (w < 0).any() or (w > 0).sum() < _ORDER + 2:
-            raise ValueError(
-                f"{where}: weights must be finite and non-negative, with at least "
-                f"{_ORDER + 2} positive."
-            )
-        w = w / w[w > 0].mean()
+    return int(n_members), np.sort(grid)
 
-    v = data.volume
+
+def _flex_weights(where: str, weights, n: int) -> np.ndarray:
+    """Per-point weights, normalised to mean 1 over the positive ones (ones by default)."""
+    if weights is None:
+        return np.ones(n)
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"{where}: weights must have shape ({n},); got {w.shape}.")
+    if not np.isfinite(w).all() or (w < 0).any() or (w > 0).sum() < _ORDER + 2:
+        raise ValueError(
+            f"{where}: weights must be finite and non-negative, with at least "
+            f"{_ORDER + 2} positive."
+        )
+    return w / w[w > 0].mean()
+
+
+def _unit_interval(v: np.ndarray):
+    """`(t, x_mid, x_half)`: volumes mapped through $x = V^{-2/3}$ onto $t$ in [-1, 1]."""
     x = v ** (-2.0 / 3.0)
     x_mid, x_half = 0.5 * (x.max() + x.min()), 0.5 * (x.max() - x.min())
-    t = (x - x_mid) / x_half
-    s = float(np.ptp(data.energy))
-    if s == 0.0:
-        raise ValueError(f"{where}: all energies are equal; nothing to fit.")
-    y = data.energy / s
-    k = min(n, _MAX_FOLDS)
-    masks = (np.arange(n)[None, :] % k != np.arange(k)[:, None]).astype(np.float64)
+    return (x - x_mid) / x_half, x_mid, x_half
 
-    dt = jnp.result_type(float)
-    tj, wj = jnp.asarray(t, dt), jnp.asarray(w, dt)
-    C, P = sweep(  # one compiled call: every λ, every fold
+
+def _fold_solves(grid: np.ndarray, tj, wj, k: int):
+    """`(C, P)` for every λ of `grid` and each of `k` interleaved folds, one compiled call."""
+    n = tj.shape[0]
+    masks = (np.arange(n)[None, :] % k != np.arange(k)[:, None]).astype(np.float64)
+    dt = tj.dtype
+    C, P = sweep(
         _per_lambda,
         jnp.log10(jnp.asarray(grid, dt)),
         tj,
@@ -346,79 +413,42 @@ def fit_flexible(
         jnp.asarray(masks, dt),
         in_axes=(0, None, None, None),
     )
-    C, P = np.asarray(C, np.float64), np.asarray(P, np.float64)  # the rest is small: NumPy
-    cv = _cv_scores(P, y, w)
-    if not np.isfinite(cv).any():
-        raise ValueError(f"{where}: every λ gave a non-finite cross-validation score.")
-    best = int(np.nanargmin(cv))
-    coef = C[best] @ y
+    return np.asarray(C, np.float64), np.asarray(P, np.float64)  # the rest is small: NumPy
+
+
+def _at_lambda(Cb, tj, y, w):
+    """At the chosen λ: coefficients, fitted values, effective parameters (trace of the
+    smoother matrix), weighted residual sum of squares and the noise estimate."""
+    coef = Cb @ y
     basis = np.asarray(_basis(tj, tj), np.float64)
     fit = basis @ coef
-    dof = float(np.trace(basis @ C[best]))
+    dof = float(np.trace(basis @ Cb))
     rss = float(np.sum(w * (fit - y) ** 2))
-    sigma = float(np.sqrt(rss / max(n - dof, 1e-9)))
-    if best == 0 and grid.size > 1:
-        warnings.warn(
-            f"{where}: cross-validation chose the smallest λ in the grid ({grid[0]:.3g}), so "
-            "the model nearly interpolates the points; give a grid reaching lower λ, or "
-            "check the data for outliers.",
-            stacklevel=3,
-        )
+    return coef, fit, dof, rss, float(np.sqrt(rss / max(y.shape[0] - dof, 1e-9)))
 
-    if n_members:
-        rng = np.random.default_rng(seed)
-        noise = rng.standard_normal((n_members, n)) * sigma / np.sqrt(np.where(w > 0, w, 1.0))
-        yb = fit[None, :] + noise
-        pick = np.nanargmin(_cv_scores(P, yb, w), axis=-1)  # each member's own λ
-        mcoef = np.einsum("bpn,bn->bp", C[pick], yb)
-    else:
-        pick = np.array([best])
-        mcoef = coef[None, :]
 
-    lo, hi = float(v.min()), float(v.max())
-    arr = lambda a: jnp.asarray(a, dt)
-    fields = dict(
-        centres=tj,
-        coef=arr(coef[:n]),
-        poly=arr(coef[n:]),
-        x_mid=arr(x_mid),
-        x_half=arr(x_half),
-        e_scale=arr(s),
-        e_shift=arr(data.energy_shift),
-        member_coef=arr(mcoef[:, :n]),
-        member_poly=arr(mcoef[:, n:]),
-    )
-    # the fit itself and every member in one compiled, vmapped `properties`
-    p, samples = _all_properties(FlexibleEOS(**fields, report=None), arr(lo), arr(hi))
-    report = FlexReport(
-        lam=arr(grid[best]),
-        lam_grid=arr(grid),
-        cv_grid=arr(1e3 * s * cv),
-        cv_rms=arr(1e3 * s * cv[best]),
-        cv_rms_cubic=arr(1e3 * s * cv[-1]),
-        rms=arr(1e3 * s * np.sqrt(rss / np.sum(w))),
-        dof=arr(dof),
-        sigma=arr(1e3 * s * sigma),
-        n_folds=k,
-        samples=samples,
-        member_lam=arr(grid[pick]),
-    )
-    model = FlexibleEOS(**fields, report=report)
+def _members(C, P, fit, coef, best, w, sigma, n_members: int, seed: int):
+    """The ensemble: `(λ index of each member, coefficients)`; each member is the fit plus
+    noise of the estimated size, refitted with its own cross-validated λ."""
+    if not n_members:
+        return np.array([best]), coef[None, :]
+    n = fit.shape[0]
+    rng = np.random.default_rng(seed)
+    noise = rng.standard_normal((n_members, n)) * sigma / np.sqrt(np.where(w > 0, w, 1.0))
+    yb = fit[None, :] + noise
+    pick = np.nanargmin(_cv_scores(P, yb, w), axis=-1)  # each member's own λ
+    return pick, np.einsum("bpn,bn->bp", C[pick], yb)
+
+
+def _warn_float32(where: str, data: EVData) -> None:
     big = abs(data.energy_shift)
     if not jax.config.jax_enable_x64 and big * 2.0**-23 > 1e-6:
         warnings.warn(
             f"{where}: jax_enable_x64 is off, so the model adds its energy offset (|E| ~ "
             f"{big:.3g} eV) in float32, to ~{big * 2.0**-23:.1g} eV; V0, B0 and B0' come from "
             "derivatives and are unaffected. Enable float64 for exact absolute energies.",
-            stacklevel=3,
+            stacklevel=5,
         )
-    if check and not bool(p.valid):
-        raise ValueError(
-            f"{where}: the fitted curve has no energy minimum inside the sampled volumes "
-            f"[{lo:.6g}, {hi:.6g}] Å³/atom; sample volumes on both sides of the "
-            "equilibrium (or pass check=False to keep the fit)."
-        )
-    return model
 
 
 @eqx.filter_jit
