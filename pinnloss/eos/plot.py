@@ -187,7 +187,37 @@ def energy_volume(
     e_ref = float(ref.e0) if ref is not None else float(data.energy_shift)
     mev = lambda e: 1e3 * (np.asarray(e, np.float64) - e_ref)
 
+    curves, lines = _draw_models(ax, axr, items, props, data, grid, mev)
+    _label_coinciding(items, curves, lines)
+    ax.plot(v, mev(data.absolute_energy), "o", color="k", ms=6, label="data", zorder=30)
+    top = float(np.max([mev(c).max() for c in curves] + [mev(data.absolute_energy).max()]))
+    ax.set_ylim(bottom=-0.25 * top, top=top * (1.5 + 0.4 * len(items)))  # room for the box
+
+    errors = [getattr(p, "std", None) for p in props]
+    if ensemble is not None:
+        errors[0] = ensemble.std
+    if band and ref is not None:
+        _draw_band(ax, axr, items[0], ref, ensemble, data, grid, curves[0], mev)
+
+    axr.axhline(0.0, color="0.6", lw=0.8, zorder=0)
+    ax.set_ylabel("E − E₀ [meV/atom]")
+    axr.set_ylabel("fit − data [meV/atom]")
+    axr.set_xlabel("V [Å³/atom]")
+    ax.set_title(title if title is not None else (data.label or "E(V)"))
+    fig.legend(  # below the axes: never over the values box or the curves
+        *ax.get_legend_handles_labels(), loc="outside lower center", ncols=min(len(items) + 1, 3),
+        frameon=False, fontsize="small",
+    )  # fmt: skip
+    if annotate:
+        _values_box(ax, items, props, errors, e_ref)
+    return fig
+
+
+def _draw_models(ax, axr, items, props, data: EVData, grid, mev):
+    """Each model's curve (its colour, style and z-order), its V0 mark and its residuals;
+    returns the curves (absolute energies on `grid`) and their lines."""
     curves, lines = [], []
+    v = data.volume
     for i, ((_, m), p) in enumerate(zip(items, props, strict=True)):
         color, style, marker = f"C{i}", _STYLES[i % 4], _MARKERS[i % len(_MARKERS)]
         z = 3 + i  # later models on top, thinner and dashed: a coinciding curve shows through
@@ -204,8 +234,11 @@ def energy_volume(
             )  # fmt: skip
         res = 1e3 * (_absolute(m, v, data) - data.absolute_energy)
         axr.plot(v, res, marker=marker, ls=style, color=color, ms=5, mfc="none", zorder=z)
+    return curves, lines
 
-    # Legend labels, with a note where a curve lies on an earlier one.
+
+def _label_coinciding(items, curves, lines) -> None:
+    """Legend labels, with a note where a curve lies on an earlier one."""
     for i, ((label, _), line) in enumerate(zip(items, lines, strict=True)):
         for j in range(i):
             gap = 1e3 * float(np.max(np.abs(curves[i] - curves[j])))
@@ -213,64 +246,52 @@ def energy_volume(
                 label += f"\n(on {items[j][0]}: max |Δ| = {gap:.2g} meV)"
                 break
         line.set_label(label)
-    ax.plot(v, mev(data.absolute_energy), "o", color="k", ms=6, label="data", zorder=30)
-    top = float(np.max([mev(c).max() for c in curves] + [mev(data.absolute_energy).max()]))
-    ax.set_ylim(bottom=-0.25 * top, top=top * (1.5 + 0.4 * len(items)))  # room for the box
 
-    errors = [getattr(p, "std", None) for p in props]
+
+def _draw_band(ax, axr, first, ref, ensemble, data: EVData, grid, curve, mev) -> None:
+    """The first model's band: its ensemble's 16–84 % range, else ±1 standard error; in the
+    residual panel around zero."""
+    label, model = first
     if ensemble is not None:
-        errors[0] = ensemble.std
-    if band and ref is not None:
-        first = items[0][1]
-        lo_hi = None
-        if ensemble is not None:
-            lo_hi = _ensemble_band(ensemble, first, grid)
-            what = f"16–84 % of {int(ensemble.n_valid)} ensemble members"
-        else:
-            s = _stderr_band(first, data, ref, grid)
-            if s is not None:
-                lo_hi = (curves[0] - s, curves[0] + s)
-                what = "±1 standard error"
-        if lo_hi is not None:
-            lo, hi = lo_hi
-            ax.fill_between(grid, mev(lo), mev(hi), color="C0", alpha=0.25, lw=0, zorder=2)
-            axr.fill_between(
-                grid, 1e3 * (lo - curves[0]), 1e3 * (hi - curves[0]), color="C0", alpha=0.25,
-                lw=0, zorder=1, label=f"{items[0][0]}: {what}",
-            )  # fmt: skip
-            axr.legend(frameon=False, fontsize="small", loc="upper center")
-
-    axr.axhline(0.0, color="0.6", lw=0.8, zorder=0)
-    ax.set_ylabel("E − E₀ [meV/atom]")
-    axr.set_ylabel("fit − data [meV/atom]")
-    axr.set_xlabel("V [Å³/atom]")
-    ax.set_title(title if title is not None else (data.label or "E(V)"))
-    fig.legend(  # below the axes: never over the values box or the curves
-        *ax.get_legend_handles_labels(), loc="outside lower center", ncols=min(len(items) + 1, 3),
-        frameon=False, fontsize="small",
+        lo_hi = _ensemble_band(ensemble, model, grid)
+        what = f"16–84 % of {int(ensemble.n_valid)} ensemble members"
+    else:
+        s = _stderr_band(model, data, ref, grid)
+        lo_hi = None if s is None else (curve - s, curve + s)
+        what = "±1 standard error"
+    if lo_hi is None:
+        return
+    lo, hi = lo_hi
+    ax.fill_between(grid, mev(lo), mev(hi), color="C0", alpha=0.25, lw=0, zorder=2)
+    axr.fill_between(
+        grid, 1e3 * (lo - curve), 1e3 * (hi - curve), color="C0", alpha=0.25,
+        lw=0, zorder=1, label=f"{label}: {what}",
     )  # fmt: skip
-    if annotate:
-        sd = lambda k: None if errors[0] is None else float(getattr(errors[0], k))
-        rows = [
-            f"E₀ = {_pm(e_ref, sd('e0'), 'eV/atom')} ({items[0][0]})"
-            if ref is not None
-            else "E₀: lowest data point (no minimum inside the data)"
-        ]
-        for (label, _), p, err in zip(items, props, errors, strict=True):
-            if p is None:
-                rows.append(f"{label}: no minimum inside the data")
-                continue
-            sd = lambda k, err=err: None if err is None else float(getattr(err, k))
-            rows.append(
-                (f"{label}:\n" if len(items) > 1 else "")
-                + f"V₀ = {_pm(p.v0, sd('v0'), 'Å³/atom')}\n"
-                + f"B₀ = {_pm(p.b0_gpa, sd('b0_gpa'), 'GPa')}\n"
-                + f"B₀′ = {_pm(p.b1, sd('b1'))}"
-            )
-        ax.text(0.02, 0.98, "\n".join(rows), transform=ax.transAxes, va="top", ha="left",
-                fontsize="small", zorder=40,
-                bbox={"boxstyle": "round", "fc": "white", "ec": "0.8", "alpha": 0.9})  # fmt: skip
-    return fig
+    axr.legend(frameon=False, fontsize="small", loc="upper center")
+
+
+def _values_box(ax, items, props, errors, e_ref: float) -> None:
+    """A box listing E0 and each model's V0, B0, B0' with standard errors."""
+    sd = lambda k: None if errors[0] is None else float(getattr(errors[0], k))
+    rows = [
+        f"E₀ = {_pm(e_ref, sd('e0'), 'eV/atom')} ({items[0][0]})"
+        if props[0] is not None
+        else "E₀: lowest data point (no minimum inside the data)"
+    ]
+    for (label, _), p, err in zip(items, props, errors, strict=True):
+        if p is None:
+            rows.append(f"{label}: no minimum inside the data")
+            continue
+        sd = lambda k, err=err: None if err is None else float(getattr(err, k))
+        rows.append(
+            (f"{label}:\n" if len(items) > 1 else "")
+            + f"V₀ = {_pm(p.v0, sd('v0'), 'Å³/atom')}\n"
+            + f"B₀ = {_pm(p.b0_gpa, sd('b0_gpa'), 'GPa')}\n"
+            + f"B₀′ = {_pm(p.b1, sd('b1'))}"
+        )
+    ax.text(0.02, 0.98, "\n".join(rows), transform=ax.transAxes, va="top", ha="left",
+            fontsize="small", zorder=40,
+            bbox={"boxstyle": "round", "fc": "white", "ec": "0.8", "alpha": 0.9})  # fmt: skip
 
 
 def pressure_volume(models, volume, *, data: EVData | None = None, title: str | None = None):
