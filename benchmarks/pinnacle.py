@@ -107,9 +107,16 @@ def _fmt(v) -> str:
     return f"{v:.2e}"
 
 
+def _versus(ratio) -> str:
+    """PINNacle's best over ours: '3.4× below' (ours lower) or '33× above'."""
+    if ratio is None:
+        return "—"
+    return f"{ratio:.2g}× below" if ratio >= 1 else f"{1 / ratio:.2g}× above"
+
+
 def table(records: list[dict]) -> str:
     """A Markdown table of the runs against PINNacle's reported L2RE."""
-    head = ("| problem | PINNacle vanilla | PINNacle best | pinnloss L2RE | × below best "
+    head = ("| problem | PINNacle vanilla | PINNacle best | pinnloss L2RE | vs best "
             "| solver | steps | loss | held-out residual | s (load) |")  # fmt: skip
     lines = [head, "|" + " --- |" * 10]
     for r in records:
@@ -119,7 +126,7 @@ def table(records: list[dict]) -> str:
         lines.append(
             f"| {r['problem']} | {_fmt(r['pinnacle_vanilla'])} | {_fmt(r['pinnacle_best'])} "
             f"({r['pinnacle_best_method']}) | **{_fmt(r['l2re'])}**{extra}{warn} | "
-            f"{'—' if ratio is None else f'{ratio:.1f}×'} | {r['solver']} | {r['steps']} | "
+            f"{_versus(ratio)} | {r['solver']} | {r['steps']} | "
             f"{_fmt(r['loss'])} | {_fmt(r['heldout_residual'])} | "
             f"{r['seconds']:.0f} ({r['load']:.1f}) |"
         )

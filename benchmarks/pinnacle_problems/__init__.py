@@ -104,7 +104,7 @@ class Spec:
         name: PINNacle's name ("Poisson2d-C").
         pinnacle_class: the class in PINNacle's `src/pde/` ("poisson.py Poisson2D_Classic").
         input_dim, output_dim: sizes of a point and of the solution (NS: u, v, p → 3).
-        vanilla: PINNacle's vanilla PINN L2RE (paper, main table).
+        vanilla: PINNacle's vanilla PINN L2RE (paper, main table; None if unconfirmed).
         best: PINNacle's best L2RE over all its methods (paper, main table).
         best_method: which method reached `best` ("NTK", "LAAF", …).
         reference: `reference() -> (x, y)`: PINNacle's test points and values, as its
@@ -119,7 +119,7 @@ class Spec:
     pinnacle_class: str
     input_dim: int
     output_dim: int
-    vanilla: float
+    vanilla: float | None
     best: float
     best_method: str
     reference: Callable[[], tuple[np.ndarray, np.ndarray]]

@@ -15,7 +15,7 @@ import numpy as np
 
 import pinnloss as pl
 
-from . import Outcome, Spec, finish, least_squares_for, mlp
+from . import PINNACLE, Outcome, Spec, finish, least_squares_for, mlp
 
 DIM = 5
 
@@ -88,9 +88,9 @@ SPEC = Spec(
     pinnacle_class="heat.py HeatND (dim = 5)",
     input_dim=DIM + 1,
     output_dim=1,
-    vanilla=3.61e-1,
-    best=1.19e-4,
-    best_method="LBFGS",
+    vanilla=PINNACLE["HNd"][0],
+    best=PINNACLE["HNd"][1],
+    best_method=PINNACLE["HNd"][2],
     reference=reference,
     run=run,
     recipe=(

@@ -15,6 +15,7 @@ import pinnloss as pl
 from pinnloss import pde
 
 from . import (
+    PINNACLE,
     Outcome,
     Spec,
     boundary_parts,
@@ -59,9 +60,9 @@ SPEC = Spec(
     pinnacle_class="poisson.py Poisson2D_Classic",
     input_dim=2,
     output_dim=1,
-    vanilla=6.94e-1,
-    best=1.23e-2,
-    best_method="NTK",
+    vanilla=PINNACLE["Poisson2d-C"][0],
+    best=PINNACLE["Poisson2d-C"][1],
+    best_method=PINNACLE["Poisson2d-C"][2],
     reference=reference,
     run=run,
     recipe=(
