@@ -29,9 +29,7 @@ _EXPORTS = {
     "hessian_matrix": "._curvature",
     "distributed_initialize": ".parallel._distributed",
     "UnderdeterminedWarning": "._driver",
-    "FitResult": "._fit",
     "fit": "._fit",
-    "LeastSquaresResult": "._lsq",
     "least_squares": "._lsq",
     "langevin_sample": ".extras._samples",
     "per_sample_grad_norms": ".extras._samples",
@@ -92,9 +90,7 @@ if TYPE_CHECKING:  # what static tools see; the same names as _SUBMODULES and _E
     from ._curvature import gauss_newton_matrix as gauss_newton_matrix
     from ._curvature import hessian_matrix as hessian_matrix
     from ._driver import UnderdeterminedWarning as UnderdeterminedWarning
-    from ._fit import FitResult as FitResult
     from ._fit import fit as fit
-    from ._lsq import LeastSquaresResult as LeastSquaresResult
     from ._lsq import least_squares as least_squares
     from ._solution import RESULTS as RESULTS
     from ._solution import NonFiniteLossError as NonFiniteLossError

@@ -19,17 +19,16 @@ residuals; all keep the shapes, so the loop never recompiles.
 
 A step that ends in a non-finite result keeps the previous iterate, so the returned model
 is always the last one with a finite loss, eagerly and under `vmap` alike. That costs one
-select over the parameters per step (1.20× a hand-written `lax.scan` Adam loop on a quiet
-machine, benchmarks/run.py), so a solver that never stops by itself (`OptaxSolver`) runs
-lean on concrete inputs — no select, no early exit — and the host replays a chunk with the
-guard only when a failure ran on in it (1.04×).
+select over the parameters per step (benchmarks/run.py measures it against a hand-written
+`lax.scan` loop), so a solver that never stops by itself (`OptaxSolver`) runs lean on
+concrete inputs — no select, no early exit — and the host replays a chunk with the guard
+only when a failure ran on in it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import dataclasses
+import functools
 import math
 import os
 import time
@@ -43,7 +42,6 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from .parallel._checkpoint import fingerprint, read_raw, tree_from_bytes, write_checkpoint
 from ._solution import (
     _NOT_FAILURE,
     RESULTS,
@@ -51,15 +49,15 @@ from ._solution import (
     OverfitWarning,
     Solution,
     SolveError,
+    failure_mask,
     is_failure,
 )
 from ._solvers._base import AbstractSolver, Problem
 from ._terms import Objective
-from ._validate import is_concrete
+from ._validate import fail_if, is_concrete, runtime_message
+from .parallel._checkpoint import fingerprint, read_raw, tree_from_bytes, write_checkpoint
 
-__all__ = ["run", "collect_failures", "trace_count"]
-
-_TRACES = {"chunk": 0}
+__all__ = ["run", "describe_failure", "plain_error"]
 
 # the most steps one eager compiled call runs while recording history: its buffer is
 # `_MAX_ROWS x (terms + 1)` floats whatever `max_steps` is (a 5e6-step budget with four terms
@@ -75,11 +73,6 @@ _OVERFIT_FLOOR = 1e-8
 
 class UnderdeterminedWarning(UserWarning):
     """A PDE objective with fewer residuals than parameters."""
-
-
-def trace_count() -> int:
-    """How many times the compiled loop has been traced (a compile each): for tests."""
-    return _TRACES["chunk"]
 
 
 def _select(pred, a, b):
@@ -118,7 +111,6 @@ def _chunk(
     running), the records of the steps run (NaN rows after the last), and the objective
     at the returned iterate.
     """
-    _TRACES["chunk"] += 1
     solver = solver.specialise(problem, y)
     if init:
         state = solver.init(problem, y, state)
@@ -171,34 +163,13 @@ def _init_state(solver: AbstractSolver, problem: Problem, y, state):
 
 
 _RUNNING = int(RESULTS.running._value)
-# every end but a failure: successes and budgets that ran out
-_OK_CODES = np.asarray([int(r._value) for r in _NOT_FAILURE])
 
 
 def _code(state) -> int:
     return int(state.result._value)
 
 
-# ---------------------------------------------------------------- deferred throw (pl.sweep)
-
-_COLLECTOR: contextvars.ContextVar[list | None] = contextvars.ContextVar(
-    "pinnloss_failures", default=None
-)
-
-
-@contextlib.contextmanager
-def collect_failures():
-    """Inside, a traced solve with `throw=True` records its outcome instead of raising.
-
-    `pl.sweep` uses it to name the failing fit, step and term itself: the list it yields
-    receives one dict per solve traced inside (arrays of the current trace).
-    """
-    found: list = []
-    token = _COLLECTOR.set(found)
-    try:
-        yield found
-    finally:
-        _COLLECTOR.reset(token)
+# ---------------------------------------------------------------- failures
 
 
 def describe_failure(where: str, names, code: int, failed_step: int, failed_term: int, steps):
@@ -318,7 +289,7 @@ def _finish(sol: Solution, names, where: str, throw: bool) -> Solution:
         return sol
     if is_concrete((sol.result, sol.stats)):
         codes = np.asarray(sol.result._value)
-        ok = np.isin(codes, _OK_CODES)
+        ok = ~failure_mask(codes)
         if not ok.all():
             if codes.ndim == 0:
                 _raise(sol, names, where, int(codes))
@@ -335,20 +306,61 @@ def _finish(sol: Solution, names, where: str, throw: bool) -> Solution:
                 result=sol,
             )
         return sol
-    found = _COLLECTOR.get()
-    if found is not None:
-        found.append(
-            dict(
-                where=where,
-                names=tuple(names),
-                code=sol.result._value,
-                failed_step=sol.stats["failed_step"],
-                failed_term=sol.stats["failed_term"],
-                steps=sol.steps,
-            )
-        )
-        return sol
-    return sol.result.error_if(sol, is_failure(sol.result))
+    # traced (jax.jit, jax.vmap, pl.sweep): the host cannot look; the check runs with the
+    # compiled program and names the reason (the fit, step and term are not known there)
+    for item in _FAILURES:
+        sol = fail_if(sol, sol.result == item, _traced_message(where, item))
+    return sol
+
+
+# the failure codes (`is_failure`), each with its own message under tracing
+_FAILURES = tuple(
+    getattr(RESULTS, name)
+    for name in RESULTS._name_to_item
+    if name != "running" and getattr(RESULTS, name) not in _NOT_FAILURE
+)
+
+
+def is_traced_failure(msg: str) -> bool:
+    """Whether `msg` is the run-time message of a traced solve that failed (`throw=True`)."""
+    return any(f": {RESULTS[item]} (inside jax.jit" in msg for item in _FAILURES)
+
+
+_RUNTIME_ERRORS = (jax.errors.JaxRuntimeError, eqx.EquinoxRuntimeError)
+
+
+def plain_error(err: BaseException) -> BaseException | None:
+    """A one-line error for a run-time check of ours that fired inside a compiled call (`err`
+    a `JaxRuntimeError` or `EquinoxRuntimeError` of 20-40 lines): a `SolveError` for a traced
+    solve that failed with `throw=True`, a `ValueError` for a refused input; else `None`."""
+    msg = runtime_message(err)
+    if msg is None:
+        return None
+    return SolveError(msg) if is_traced_failure(msg) else ValueError(msg)
+
+
+def _plainly(fn):
+    """`fn`, raising `plain_error` of the run-time errors it can shorten (`from None`)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except _RUNTIME_ERRORS as e:
+            plain = plain_error(e)
+            if plain is None:
+                raise
+            raise plain from None
+
+    return wrapper
+
+
+def _traced_message(where: str, item) -> str:
+    return (
+        f"{where}: {RESULTS[item]} (inside jax.jit, jax.vmap or pl.sweep; pass throw=False "
+        "and read .result, .failed_step and .failed_term, or return the Solution from "
+        "pl.sweep's fn with throw=False: the sweep then names each failed fit)"
+    )
 
 
 def default_chunk(steps: int, progress: bool, every: int | None) -> int:
@@ -525,8 +537,7 @@ def _host_loop(solver, problem, y, state, *, done, rows, init, max_steps, chunk,
     count = 1 if opts["adaptive"] else length
     if init and done + min(chunk, count) < max_steps:
         # several calls: start the state apart, so every call is the same compiled loop
-        # (2-D Poisson, pl.fit SSBroyden in chunks of 50: two loop compiles, 10 s + 9 s,
-        # became one; 2-core CPU at load 4)
+        # (one compile of the loop instead of two)
         state, init = _init_state(solver, problem, y, state), False
     next_event = min(done + chunk, max_steps)
     try:
@@ -536,7 +547,7 @@ def _host_loop(solver, problem, y, state, *, done, rows, init, max_steps, chunk,
             args = (solver, problem, y, state, jnp.asarray(done), stop, jnp.asarray(n), length)
             args = (*args, opts["history"], init)
             i, y, state, hist, values = _chunk(*args, guard)
-            if not guard and _code(state) != _RUNNING and _code(state) not in _OK_CODES:
+            if not guard and failure_mask(_code(state)):
                 # a failure ran on in the lean loop: replay the call, stopping at it
                 i, y, state, hist, values = _chunk(*args, True)
             init = False
@@ -661,6 +672,7 @@ def _run_traced(solver, problem, y, state, max_steps, history, checkpoint, callb
     return i, y, state, [hist], values
 
 
+@_plainly  # a refusal inside a compiled call reads as its one-line message
 def run(
     solver: AbstractSolver,
     model,
@@ -752,5 +764,6 @@ def run(
         ),
         state=state,
         stats=stats,
+        names=tuple(objective.names),
     )
     return _finish(sol, objective.names, where, throw)

@@ -14,9 +14,7 @@ from ._solve import entry
 from ._solvers._optax import OptaxSolver
 from ._validate import check_int
 
-__all__ = ["fit", "FitResult", "NonFiniteLossError"]
-
-FitResult = Solution  # the 0.1 name
+__all__ = ["fit", "NonFiniteLossError"]
 
 
 def fit(

@@ -18,6 +18,7 @@ __all__ = [
     "OverfitWarning",
     "is_success",
     "is_failure",
+    "failure_mask",
 ]
 
 
@@ -68,6 +69,17 @@ _SUCCESS = (
 _BUDGET = (RESULTS.max_steps_reached, RESULTS.time_limit_reached)
 # every end that `throw=True` accepts
 _NOT_FAILURE = _SUCCESS + _BUDGET
+
+
+# the same on the host, as integer codes
+_NOT_FAILURE_CODES = np.asarray([int(r._value) for r in _NOT_FAILURE])
+_RUNNING_CODE = int(RESULTS.running._value)
+
+
+def failure_mask(codes) -> np.ndarray:
+    """`is_failure` on concrete integer codes (`sol.code`), computed by NumPy on the host."""
+    codes = np.asarray(codes)
+    return ~np.isin(codes, _NOT_FAILURE_CODES) & (codes != _RUNNING_CODE)
 
 
 def _any_of(result: RESULTS, items) -> Array:
@@ -122,6 +134,8 @@ class Solution(eqx.Module):
             the first non-finite term there, -1 if none or unknown), `seconds` (eager runs:
             wall time including compilation), and `heldout/<name>` (the held-out mean squared
             residual of each domain term at the returned model).
+        names: the objective's term names (static), so that `failed_term` can be named
+            after the solve, e.g. by `pl.sweep` for each failed fit.
     """
 
     model: Any
@@ -131,8 +145,9 @@ class Solution(eqx.Module):
     history: dict[str, Array] | None
     state: Any
     stats: dict[str, Array]
+    names: tuple[str, ...] = eqx.field(static=True, default=())
 
-    # ---- views kept from the 0.1 result types (FitResult, LeastSquaresResult)
+    # ---- views kept from the 0.1 result types
     @property
     def code(self) -> Array:
         """The result as an integer (an index into `pl.RESULTS`)."""
@@ -175,11 +190,14 @@ class Solution(eqx.Module):
 
 
 class SolveError(RuntimeError):
-    """A solve ended without success (`throw=True`). `.result` is the `Solution`."""
+    """A solve ended in a failure (`throw=True`). `.result` is the `Solution` (for `pl.sweep`:
+    the whole batch's output), `.failed` the indices of the failed fits of a sweep (else
+    empty)."""
 
-    def __init__(self, message: str, *, result: Any = None):
+    def __init__(self, message: str, *, result: Any = None, failed: tuple[int, ...] = ()):
         super().__init__(message)
         self.result = result
+        self.failed = tuple(int(k) for k in failed)
 
 
 class NonFiniteLossError(SolveError, FloatingPointError, ValueError):

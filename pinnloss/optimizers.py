@@ -197,6 +197,78 @@ def _scaling(method: str, b, h, n: int):
     return tau, theta
 
 
+def _init(linesearch, params) -> QuasiNewtonState:
+    """The starting state: $H = I$, no step taken yet."""
+    flat, _ = ravel_pytree(params)
+    zero = jnp.zeros((), flat.dtype)
+    return QuasiNewtonState(
+        count=jnp.zeros((), jnp.int32),
+        inv_hessian=jnp.eye(flat.shape[0], dtype=flat.dtype),
+        fresh=jnp.asarray(True),
+        step=jnp.zeros_like(flat),
+        grad=jnp.zeros_like(flat),
+        sbs=zero,
+        updated=jnp.asarray(False),
+        tau=zero + 1.0,
+        theta=zero,
+        linesearch_state=linesearch.init(params),
+    )
+
+
+def _deferred_update(method: str, state: QuasiNewtonState, g: Array, curvature_eps: float):
+    """Step 1: the update of $H$ with the last step's $(s, y)$, skipped where the curvature
+    condition fails. Returns `(H, fresh, ok, tau, theta)`."""
+    n, dtype = g.shape[0], g.dtype
+    H = state.inv_hessian
+    s = state.step
+    y = g - state.grad
+    sy = s @ y
+    ok = (state.count > 0) & (sy > curvature_eps * jnp.linalg.norm(s) * jnp.linalg.norm(y))
+    ok = ok & jnp.isfinite(sy)
+    sy_safe = jnp.where(ok, sy, 1.0)
+    yy = jnp.where(ok, y @ y, 1.0)
+    gamma = jnp.where(state.fresh, sy_safe / yy, 1.0)  # Nocedal & Wright eq. 6.20
+    H0 = jnp.where(state.fresh, gamma * jnp.eye(n, dtype=dtype), H)
+    Hy = H0 @ y
+    yHy = jnp.where(ok, y @ Hy, 1.0)
+    b = jnp.where(ok, state.sbs / gamma / sy_safe, 1.0)
+    h = yHy / sy_safe
+    tau, theta = _scaling(method, b, h, n)
+    a = jnp.maximum(b * h - 1.0, 0.0)
+    phi = (1.0 - theta) / (1.0 + a * theta)
+    H_new = _update(H0, s, sy_safe, Hy, yHy, tau, phi)
+    ok = ok & jnp.all(jnp.isfinite(H_new))
+    return jnp.where(ok, H_new, H), state.fresh & ~ok, ok, tau, theta
+
+
+def _direction(H: Array, g: Array, fresh: Array):
+    """Step 2: $d = -H g$; steepest descent (and $H = I$) if it does not descend."""
+    d = -(H @ g)
+    descent = (d @ g < 0.0) & jnp.all(jnp.isfinite(d))
+    eye = jnp.eye(g.shape[0], dtype=g.dtype)
+    return jnp.where(descent, d, -g), jnp.where(descent, H, eye), fresh | ~descent
+
+
+def _accepted(step_tree, ls_state, value, d: Array, g: Array, H: Array, fresh: Array):
+    """Step 3: the line search's step if finite and decreasing (else none, and $H = I$).
+    Returns `(s, H, fresh, s^T B s)`."""
+    dtype = g.dtype
+    s_new, _ = ravel_pytree(step_tree)
+    new_value = getattr(ls_state, "value", None)
+    accept = jnp.all(jnp.isfinite(s_new))
+    if new_value is not None:
+        decrease = new_value <= value
+        info = getattr(ls_state, "info", None)
+        if hasattr(info, "decrease_error"):  # Hager-Zhang's approximate decrease holds
+            decrease = decrease | (info.decrease_error <= 0.0)
+        accept = accept & jnp.isfinite(new_value) & decrease
+    s_new = jnp.where(accept, s_new, 0.0)
+    H = jnp.where(accept, H, jnp.eye(g.shape[0], dtype=dtype))
+    # B s = -alpha g for s = alpha d, d = -H g: s^T B s = -alpha s^T g
+    alpha = jnp.where(accept, (s_new @ d) / jnp.maximum(d @ d, jnp.finfo(dtype).tiny), 0.0)
+    return s_new, H, fresh | ~accept, -alpha * (s_new @ g)
+
+
 def scale_by_quasi_newton(
     method: Method = "ssbroyden",
     *,
@@ -238,21 +310,7 @@ def scale_by_quasi_newton(
         )
 
     def init_fn(params) -> QuasiNewtonState:
-        flat, _ = ravel_pytree(params)
-        n = flat.shape[0]
-        zero = jnp.zeros((), flat.dtype)
-        return QuasiNewtonState(
-            count=jnp.zeros((), jnp.int32),
-            inv_hessian=jnp.eye(n, dtype=flat.dtype),
-            fresh=jnp.asarray(True),
-            step=jnp.zeros_like(flat),
-            grad=jnp.zeros_like(flat),
-            sbs=zero,
-            updated=jnp.asarray(False),
-            tau=zero + 1.0,
-            theta=zero,
-            linesearch_state=linesearch.init(params),
-        )
+        return _init(linesearch, params)
 
     def update_fn(
         updates,
@@ -268,66 +326,19 @@ def scale_by_quasi_newton(
             raise ValueError(f"{method}: update needs params (the current parameters).")
         g, _ = ravel_pytree(updates)
         _, unravel = ravel_pytree(params)
-        n = g.shape[0]
-        dtype = g.dtype
-        H = state.inv_hessian
-
-        # 1. the deferred update of H with the last step's (s, y)
-        s = state.step
-        y = g - state.grad
-        sy = s @ y
-        ok = (state.count > 0) & (sy > curvature_eps * jnp.linalg.norm(s) * jnp.linalg.norm(y))
-        ok = ok & jnp.isfinite(sy)
-        sy_safe = jnp.where(ok, sy, 1.0)
-        yy = jnp.where(ok, y @ y, 1.0)
-        gamma = jnp.where(state.fresh, sy_safe / yy, 1.0)  # Nocedal & Wright eq. 6.20
-        H0 = jnp.where(state.fresh, gamma * jnp.eye(n, dtype=dtype), H)
-        Hy = H0 @ y
-        yHy = jnp.where(ok, y @ Hy, 1.0)
-        b = jnp.where(ok, state.sbs / gamma / sy_safe, 1.0)
-        h = yHy / sy_safe
-        tau, theta = _scaling(method, b, h, n)
-        a = jnp.maximum(b * h - 1.0, 0.0)
-        phi = (1.0 - theta) / (1.0 + a * theta)
-        H_new = _update(H0, s, sy_safe, Hy, yHy, tau, phi)
-        ok = ok & jnp.all(jnp.isfinite(H_new))
-        H = jnp.where(ok, H_new, H)
-        fresh = state.fresh & ~ok
-
-        # 2. the direction; steepest descent (and H = I) if it does not descend
-        d = -(H @ g)
-        descent = (d @ g < 0.0) & jnp.all(jnp.isfinite(d))
-        d = jnp.where(descent, d, -g)
-        H = jnp.where(descent, H, jnp.eye(n, dtype=dtype))
-        fresh = fresh | ~descent
-
-        # 3. the line search
-        grad_tree = updates if grad is None else grad
+        H, fresh, ok, tau, theta = _deferred_update(method, state, g, curvature_eps)
+        d, H, fresh = _direction(H, g, fresh)
         step_tree, ls_state = linesearch.update(
             unravel(d),
             state.linesearch_state,
             params,
             value=value,
-            grad=grad_tree,
+            grad=updates if grad is None else grad,
             value_fn=value_fn,
             **extra_args,
         )
-        s_new, _ = ravel_pytree(step_tree)
-        new_value = getattr(ls_state, "value", None)
-        accept = jnp.all(jnp.isfinite(s_new))
-        if new_value is not None:
-            decrease = new_value <= value
-            info = getattr(ls_state, "info", None)
-            if hasattr(info, "decrease_error"):  # Hager-Zhang's approximate decrease holds
-                decrease = decrease | (info.decrease_error <= 0.0)
-            accept = accept & jnp.isfinite(new_value) & decrease
-        s_new = jnp.where(accept, s_new, 0.0)
-        H = jnp.where(accept, H, jnp.eye(n, dtype=dtype))
-        fresh = fresh | ~accept
-        # B s = -alpha g for s = alpha d, d = -H g: s^T B s = -alpha s^T g
-        alpha = jnp.where(accept, (s_new @ d) / jnp.maximum(d @ d, jnp.finfo(dtype).tiny), 0.0)
-        sbs = -alpha * (s_new @ g)
-
+        s_new, H, fresh, sbs = _accepted(step_tree, ls_state, value, d, g, H, fresh)
+        dtype = g.dtype
         new_state = QuasiNewtonState(
             count=optax.safe_increment(state.count),
             inv_hessian=H,

@@ -23,10 +23,10 @@ def _figure(**kw):
 
 
 def loss_history(history, *, title: str | None = None):
-    """Loss per term against step, log scale, from `FitResult.history` (or the result).
+    """Loss per term against step, log scale, from `Solution.history` (or the result).
 
     Args:
-        history: a `{name: array(steps,)}` dict (`result.history`) or a `FitResult`.
+        history: a `{name: array(steps,)}` dict (`result.history`) or a `pl.Solution`.
 
     Example:
         >>> result = pl.fit(net, objective, optax.adam(1e-3), steps=2000)
@@ -36,7 +36,7 @@ def loss_history(history, *, title: str | None = None):
         history = history.history
     if not isinstance(history, Mapping) or not history:
         raise ValueError(
-            "loss_history: expected a non-empty {name: array} dict or a FitResult; got "
+            "loss_history: expected a non-empty {name: array} dict or a pl.Solution; got "
             f"{type(history).__name__}."
         )
     curves = {}

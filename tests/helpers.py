@@ -45,3 +45,11 @@ class Vec(eqx.Module):
 
     def __call__(self, x):
         return self.W @ jnp.tanh(self.A @ x)
+
+
+def trace_count() -> int:
+    """How many programs of the driver's compiled loop JAX holds (its own cache, no counter
+    in library code): a new entry is a new trace and compile."""
+    from pinnloss._driver import _chunk
+
+    return _chunk._cached._cache_size()

@@ -9,12 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from helpers import tree_allclose
+from helpers import trace_count, tree_allclose
 from jax.flatten_util import ravel_pytree
 
 import pinnloss as pl
 import pinnloss.balancing as bal
-from pinnloss._driver import trace_count
 
 
 class Line(eqx.Module):

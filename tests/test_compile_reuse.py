@@ -7,9 +7,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from helpers import trace_count
 
 import pinnloss as pl
-from pinnloss._driver import trace_count
 
 
 class Scalar(eqx.Module):

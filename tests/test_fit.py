@@ -6,10 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import trace_count
 
 import pinnloss as pl
 from pinnloss import losses as L
-from pinnloss._driver import trace_count
 
 
 def mlp(key=0):

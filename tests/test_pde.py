@@ -9,10 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import trace_count
 
 import pinnloss as pl
 import pinnloss.pde as pde
-from pinnloss._driver import trace_count
 
 METHODS = ["auto", "hessian_trace", "fwd_over_rev", "taylor"]
 H1, H2 = 1e-6, 1e-3  # central-difference steps for first and second derivatives

@@ -10,10 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import trace_count
 
 import pinnloss as pl
 from pinnloss import balancing as bal
-from pinnloss._driver import trace_count
 
 BOX = pl.pde.box(0.0, 1.0)
 

@@ -232,7 +232,7 @@ def test_a_finished_checkpoint_continues_with_a_larger_budget(tmp_path):
 def test_a_run_in_chunks_compiles_its_loop_once():
     """The first chunk used to compile its own loop (with the state's init inside): a run
     in chunks (callback, progress bar, checkpoints) paid two compiles of the whole loop."""
-    from pinnloss._driver import trace_count
+    from helpers import trace_count
 
     opt = optax.adam(1e-2)
     before = trace_count()
