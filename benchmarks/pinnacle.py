@@ -12,9 +12,14 @@ components together, as its `TesterCallback` computes it (src/utils/callbacks.py
 sqrt(mean((y - y_ref)^2)) / sqrt(mean(y_ref^2))). The table prints it beside PINNacle's vanilla
 PINN and its best method (Hao et al., NeurIPS 2024, arXiv 2306.08827, main table of L2RE).
 
-With `--json` each run also prints one line `{"problem": ..., "solver": ..., "l2re": ...,
-"seconds": ..., ...}` on stdout (the table goes to stdout before it, each JSON line starts
-with `{`).
+With `--json` each run prints, as soon as it ends, one line of strict JSON on stdout (NaN as
+null; the Markdown table follows all runs): `problem`, `solver`, `l2re`, `seconds` (the whole
+run: recipe, prediction and scoring), `solve_seconds`, `first_call_seconds` (compilation plus
+the first compiled call), `budget`, `steps`, `loss`, `heldout_residual` (the PDE residual at
+fresh points), `overfit_warning`, `params`, `points`, `test_points`, PINNacle's
+`pinnacle_vanilla` / `pinnacle_best` / `pinnacle_best_method`, `ratio_to_best` (best / ours:
+above 1 is better than PINNacle), `seed`, `options` (`--set`), `load` (1-minute load average at
+the end), and a problem's extra errors (`l2re_cole_hopf` on Burgers1d-C, ...).
 """
 
 from __future__ import annotations
