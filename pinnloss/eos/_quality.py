@@ -158,63 +158,88 @@ def verdicts(
 ) -> list[Verdict]:
     """The verdicts of every curve of a diagnosis (internal; see `assess`)."""
     out: list[Verdict] = []
-    pr = diag.props
     for i, d in enumerate(items):
         label = d.label or (f"curve {i}" if batched else "")
         pre = f"{label}: " if label else ""
-        idx = i if batched else None
+        for kind, msg, value in _doubts(diag, i, d, weights[i], sigma_known, form_name):
+            out.append(Verdict(kind, f"{pre}{msg}", i if batched else None, value))
+    return out
 
-        def add(kind, msg, value=None, idx=idx, pre=pre):
-            out.append(Verdict(kind, f"{pre}{msg}", idx, value))
 
-        lo, hi = float(d.volume.min()), float(d.volume.max())
-        if not diag.finite[i]:
-            add("no_minimum", "the fit did not converge to finite parameters; check the data.")
-            continue
-        if not pr["valid"][i]:
-            add(
+def _doubts(diag: Diagnosis, i: int, d: EVData, w, sigma_known: bool, form_name: str):
+    """`(kind, message, value)` of each doubt about curve `i`, in the table's order."""
+    lo, hi = float(d.volume.min()), float(d.volume.max())
+    if not diag.finite[i]:
+        return [
+            ("no_minimum", "the fit did not converge to finite parameters; check the data.", None)
+        ]
+    if not diag.props["valid"][i]:
+        return [
+            (
                 "no_minimum",
                 f"{form_name} has no energy minimum inside the sampled volumes "
                 f"[{lo:.6g}, {hi:.6g}] Å³/atom; sample volumes on both sides of the "
                 "equilibrium, narrow the window around the minimum or choose another form.",
+                None,
             )
-            continue
-        r = diag.residuals[i]
-        w = weights[i]
-        keep = w > 0
-        n_pts = int(keep.sum())
-        p = diag.jac[i].shape[1]
-        dof = n_pts - p
-        span = float(np.ptp(d.energy[keep])) or 1.0
-        rms = float(np.sqrt(np.mean(r[keep] ** 2)))
-        rel = rms / span
-        # 1. size of the residuals
-        if sigma_known and dof > 0:
-            chi2 = float(np.sum(w * r**2)) / dof
-            if chi2 > 1.0 + 3.0 * np.sqrt(2.0 / dof):
-                add(
+        ]
+    keep = w > 0
+    n_pts, p = int(keep.sum()), diag.jac[i].shape[1]
+    found = _residual_doubts(diag, i, d, w, sigma_known, form_name)
+    found += _parameter_doubts(float(diag.props["b0"][i]), float(diag.props["b1"][i]))
+    found += _shape_doubts(float(diag.props["v0"][i]), lo, hi, diag.e2[i], diag.grid[i])
+    if n_pts - p <= 0 and not sigma_known:
+        found.append(
+            (
+                "no_dof",
+                f"{n_pts} points for {p} parameters leave no residual degrees of freedom, so "
+                "no standard errors; add points or give the noise with sigma=.",
+                None,
+            )
+        )
+    return found
+
+
+def _residual_doubts(diag: Diagnosis, i: int, d: EVData, w, sigma_known: bool, form_name):
+    """Residuals too large (against the energy range, or the given noise by reduced χ²) or
+    systematic (lag-1 autocorrelation over volume against its null distribution)."""
+    found = []
+    r = diag.residuals[i]
+    keep = w > 0
+    dof = int(keep.sum()) - diag.jac[i].shape[1]
+    span = float(np.ptp(d.energy[keep])) or 1.0
+    rms = float(np.sqrt(np.mean(r[keep] ** 2)))
+    rel = rms / span
+    if sigma_known and dof > 0:
+        chi2 = float(np.sum(w * r**2)) / dof
+        if chi2 > 1.0 + 3.0 * np.sqrt(2.0 / dof):
+            found.append(
+                (
                     "rms",
                     f"residuals are {np.sqrt(chi2):.3g}× the given noise sigma (reduced chi² "
                     f"{chi2:.3g} on {dof} dof): {form_name} does not fit these data to their "
                     "noise; choose another form or narrow the volume window.",
                     np.sqrt(chi2),
                 )
-        elif rel > RMS_RELATIVE:
-            add(
+            )
+    elif rel > RMS_RELATIVE:
+        found.append(
+            (
                 "rms",
                 f"RMS residual {1e3 * rms:.3g} meV/atom is {100 * rel:.3g} % of the curve's "
                 f"energy range ({1e3 * span:.3g} meV/atom): {form_name} does not follow the "
                 "data; narrow the volume window around the minimum or choose another form.",
                 1e3 * rms,
             )
-        # 2. pattern of the residuals
-        if dof >= 2 and rel > PATTERN_RELATIVE:
-            sw = np.sqrt(w[keep])
-            # a fresh fixed seed per curve: the same verdict alone or in any batch
-            rng = np.random.default_rng(0)
-            rho, pval = _lag1_pvalue(r[keep] * sw, diag.jac[i][keep] * sw[:, None], rng)
-            if pval < PATTERN_P:
-                add(
+        )
+    if dof >= 2 and rel > PATTERN_RELATIVE:
+        sw = np.sqrt(w[keep])
+        # a fresh fixed seed per curve: the same verdict alone or in any batch
+        rng = np.random.default_rng(0)
+        rho, pval = _lag1_pvalue(r[keep] * sw, diag.jac[i][keep] * sw[:, None], rng)
+        if pval < PATTERN_P:
+            found.append(
+                (
                     "pattern",
                     f"residuals are systematic, not noise (lag-1 autocorrelation {rho:.2f} "
                     f"over volume, p = {pval:.2g}; RMS {1e3 * rms:.3g} meV/atom): the form "
@@ -222,55 +247,64 @@ def verdicts(
                     "choose another form or narrow the volume window.",
                     pval,
                 )
-        # 3. physically absurd parameters
-        b0 = float(pr["b0"][i]) * EV_PER_A3_TO_GPA
-        b1 = float(pr["b1"][i])
-        if b0 < B0_MIN_GPA:
-            add(
+            )
+    return found
+
+
+def _parameter_doubts(b0_ev: float, b1: float) -> list:
+    """Physically absurd parameters: B0 not positive or tiny, B0' outside its plausible range."""
+    found = []
+    b0 = b0_ev * EV_PER_A3_TO_GPA
+    if b0 < B0_MIN_GPA:
+        found.append(
+            (
                 "b0",
                 f"B0 = {b0:.3g} GPa is {'not positive' if b0 <= 0 else 'implausibly small'}; "
                 "the data are probably too flat or too noisy around the minimum: add points "
                 "farther from V0 or choose another form.",
                 b0,
             )
-        if not B1_RANGE[0] <= b1 <= B1_RANGE[1]:
-            add(
+        )
+    if not B1_RANGE[0] <= b1 <= B1_RANGE[1]:
+        found.append(
+            (
                 "b1",
                 f"B0' = {b1:.3g} is outside the plausible range [{B1_RANGE[0]:g}, "
                 f"{B1_RANGE[1]:g}]; the curvature is poorly determined: add points, widen "
                 "the window or choose another form.",
                 b1,
             )
-        # 4. V0 at the edge of the data
-        v0 = float(pr["v0"][i])
-        x = (v0 - lo) / (hi - lo)
-        if x < EDGE or x > 1.0 - EDGE:
-            side = "smallest" if x < EDGE else "largest"
-            add(
+        )
+    return found
+
+
+def _shape_doubts(v0: float, lo: float, hi: float, e2, grid) -> list:
+    """V0 at the edge of the sampled volumes; a curve that turns over (E'' < 0) inside them."""
+    found = []
+    x = (v0 - lo) / (hi - lo)
+    if x < EDGE or x > 1.0 - EDGE:
+        side = "smallest" if x < EDGE else "largest"
+        found.append(
+            (
                 "v0_edge",
                 f"V0 = {v0:.6g} Å³/atom lies at the edge of the sampled volumes "
                 f"[{lo:.6g}, {hi:.6g}] (near the {side}); add points beyond it so that the "
                 "minimum is bracketed.",
                 x,
             )
-        # 5. a curve that turns over inside the data
-        e2 = diag.e2[i]
-        if np.any(e2 < 0):
-            vt = diag.grid[i][np.argmax(e2 < 0)]
-            add(
+        )
+    if np.any(e2 < 0):
+        vt = grid[np.argmax(e2 < 0)]
+        found.append(
+            (
                 "turnover",
                 f"the fitted curve turns over inside the data (E'' < 0 from V = {vt:.6g} "
                 "Å³/atom): the form bends the wrong way to follow the points; narrow the "
                 "window around the minimum or choose another form.",
                 float(vt),
             )
-        if dof <= 0 and not sigma_known:
-            add(
-                "no_dof",
-                f"{n_pts} points for {p} parameters leave no residual degrees of freedom, so "
-                "no standard errors; add points or give the noise with sigma=.",
-            )
-    return out
+        )
+    return found
 
 
 def warn(found: list[Verdict], stacklevel: int = 3) -> None:
