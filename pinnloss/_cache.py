@@ -7,6 +7,7 @@ call `pl.enable_compilation_cache()`; the `pinnloss` CLI calls it unless `--no-c
 
 from __future__ import annotations
 
+import functools
 import os
 
 __all__ = ["enable_compilation_cache", "default_cache_dir"]
@@ -32,8 +33,8 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> str | Non
     """Turn on JAX's persistent compilation cache in `path` (default `default_cache_dir()`).
 
     Sets JAX's `jax_compilation_cache_dir` and caches every compiled program (minimum
-    compile time 0 s, any size), so the fits of one session (3-6 s to compile each on two
-    CPU cores) are loaded from disk by the next. The EOS fit and its diagnosis also store
+    compile time 0 s, any size), so the fits of one session are loaded from disk by the
+    next (`benchmarks/startup.py` and README measure it). The EOS fit and its diagnosis also store
     their traced programs there (`jax.export`, in `pinnloss-export/`; needs the
     `flatbuffers` package, else they are traced each session), so a warm run skips
     tracing and lowering as well, with bitwise the same results. Call it once, before the
@@ -60,8 +61,11 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> str | Non
         return None
     import jax
 
+    try:  # the stored traced programs' folder: its presence turns them on (_active_export_dir)
+        os.makedirs(os.path.join(path, _EXPORT_SUBDIR), exist_ok=True)
+    except OSError:
+        pass  # then only the compiled programs are cached
     jax.config.update("jax_compilation_cache_dir", path)
-    _set_export_dir(path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     # XLA:CPU's own autotuning/caches are not keyed in; nothing else to set
@@ -81,45 +85,39 @@ _EXPORT_SUBDIR = "pinnloss-export"
 # an entry: magic, sha256 of the rest, length of the pickled static part, it, the program
 _MAGIC = b"pinnloss-export-2\n"
 _DIGEST = 32
-_export_dir: str | None = None
-_source_digest: str | None = None
 
 
-def _set_export_dir(path: str | None) -> None:
-    global _export_dir
-    _export_dir = None if path is None else os.path.join(path, _EXPORT_SUBDIR)
-
-
+@functools.cache
 def _pinnloss_source_digest() -> str:
     """sha256 of every .py file of the installed pinnloss: a code change is a new key."""
-    global _source_digest
-    if _source_digest is None:
-        import hashlib
+    import hashlib
 
-        h = hashlib.sha256()
-        root = os.path.dirname(os.path.abspath(__file__))
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames.sort()
-            for f in sorted(filenames):
-                if f.endswith(".py"):
-                    p = os.path.join(dirpath, f)
-                    h.update(os.path.relpath(p, root).encode())
-                    with open(p, "rb") as fh:
-                        h.update(fh.read())
-        _source_digest = h.hexdigest()
-    return _source_digest
+    h = hashlib.sha256()
+    root = os.path.dirname(os.path.abspath(__file__))
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for f in sorted(filenames):
+            if f.endswith(".py"):
+                p = os.path.join(dirpath, f)
+                h.update(os.path.relpath(p, root).encode())
+                with open(p, "rb") as fh:
+                    h.update(fh.read())
+    return h.hexdigest()
 
 
 def _active_export_dir() -> str | None:
-    """The folder for exported programs, or None when the compilation cache is off."""
-    if _export_dir is None or cache_disabled():
+    """The folder for exported programs: `pinnloss-export/` in JAX's compilation cache folder,
+    when `enable_compilation_cache` made it there; else None (no state of our own: switching
+    JAX's cache off or elsewhere switches the stored programs off too)."""
+    if cache_disabled():
         return None
     import jax
 
     cdir = jax.config.jax_compilation_cache_dir
-    if not cdir or os.path.join(os.fspath(cdir), _EXPORT_SUBDIR) != _export_dir:
-        return None  # changed or switched off since enable_compilation_cache
-    return _export_dir
+    if not cdir:
+        return None
+    folder = os.path.join(os.fspath(cdir), _EXPORT_SUBDIR)
+    return folder if os.path.isdir(folder) else None
 
 
 class _Program:
@@ -296,17 +294,12 @@ def _is_none(x) -> bool:
     return x is None
 
 
-_SERIALIZE: bool | None = None
-
-
+@functools.cache
 def _can_serialize() -> bool:
     """jax.export's serialisation needs the `flatbuffers` package."""
-    global _SERIALIZE
-    if _SERIALIZE is None:
-        import importlib.util
+    import importlib.util
 
-        _SERIALIZE = importlib.util.find_spec("flatbuffers") is not None
-    return _SERIALIZE
+    return importlib.util.find_spec("flatbuffers") is not None
 
 
 def _tracer_type():

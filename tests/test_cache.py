@@ -94,7 +94,6 @@ def test_enable_compilation_cache_is_one_public_call(monkeypatch, tmp_path):
         "jax_persistent_cache_min_entry_size_bytes",
     )
     before = {k: getattr(jax.config, k) for k in keys}
-    monkeypatch.setattr(_cache, "_export_dir", _cache._export_dir)  # restored afterwards
     try:  # nothing compiles in between, so the rest of the session is unaffected
         path = tmp_path / "api"
         assert pl.enable_compilation_cache(path) == str(path) and path.is_dir()
@@ -239,16 +238,32 @@ def test_cached_jit_ignores_corrupt_entries_and_a_disabled_cache(monkeypatch, tm
     # traced by the failed export, then by jit; not again
     assert len(traces) == 2 and len(seen) == 2 and os.listdir(folder) == [entry]
     # without flatbuffers (jax.export cannot serialise): traced once, as plain filter_jit
-    monkeypatch.setattr(_cache, "_SERIALIZE", False)
+    monkeypatch.setattr(_cache, "_can_serialize", lambda: False)
     traces = []
     prog = _cache.cached_jit("v", _make(traces))
     _same(prog(*_args()), ref)
     _same(prog(*_args()), ref)
     assert len(traces) == 1 and os.listdir(folder) == [entry]
-    monkeypatch.setattr(_cache, "_SERIALIZE", True)
-    # no compilation cache: plain filter_jit, no folder
+    monkeypatch.undo()
+    # no compilation cache: plain filter_jit, nothing stored
     monkeypatch.setattr(_cache, "_active_export_dir", lambda: None)
-    off = str(tmp_path / "off")
-    monkeypatch.setattr(_cache, "_export_dir", off)
-    _same(_cache.cached_jit("t", _make([]))(*_args()), ref)
-    assert not os.path.exists(off)
+    traces = []
+    _same(_cache.cached_jit("t2", _make(traces))(*_args()), ref)
+    assert traces and os.listdir(folder) == [entry]
+
+
+def test_stored_programs_follow_the_compilation_cache(monkeypatch, tmp_path):
+    """No state of our own: the stored programs are on exactly while JAX's cache folder holds
+    the `pinnloss-export/` that enable_compilation_cache made (not for any JAX cache folder)."""
+    monkeypatch.delenv("PINNLOSS_NO_CACHE", raising=False)
+    before = jax.config.jax_compilation_cache_dir
+    try:
+        jax.config.update("jax_compilation_cache_dir", str(tmp_path / "plain"))
+        assert _cache._active_export_dir() is None  # a JAX cache pinnloss did not enable
+        path = tmp_path / "ours"
+        assert _cache.enable_compilation_cache(path) == str(path)
+        assert _cache._active_export_dir() == str(path / _cache._EXPORT_SUBDIR)
+        monkeypatch.setenv("PINNLOSS_NO_CACHE", "1")
+        assert _cache._active_export_dir() is None
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before)

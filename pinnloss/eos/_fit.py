@@ -156,8 +156,8 @@ def _start(k, vn, yn, w):
 
 
 #: The other four-parameter forms share one compiled fit: `_AnyForm` picks the energy by an
-#: index that is data (traced), not structure, so a loop over forms compiles once. Its
-#: compile took 1.6x that of one form (14.6 s against 8.9-9.2 s on 2 loaded cores), so the
+#: index that is data (traced), not structure, so a loop over forms compiles once. It compiles
+#: slower than one form's program (`python benchmarks/eos_first_call.py` prints both), so the
 #: default form, Birch-Murnaghan, keeps its own, smaller program: the first call stays short.
 _SHARED = (
     Vinet,
