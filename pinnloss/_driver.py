@@ -111,7 +111,6 @@ def _chunk(
     running), the records of the steps run (NaN rows after the last), and the objective
     at the returned iterate.
     """
-    solver = solver.specialise(problem, y)
     if init:
         state = solver.init(problem, y, state)
     else:  # a budget that ran out earlier (a resumed checkpoint given more steps) runs on
@@ -156,7 +155,7 @@ def _chunk(
 def _init_state(solver: AbstractSolver, problem: Problem, y, state):
     """The solver's starting state, compiled on its own: a run of several chunks then
     compiles the loop once (`init=False`) instead of twice (the first chunk with `init`)."""
-    state = solver.specialise(problem, y).init(problem, y, state)
+    state = solver.init(problem, y, state)
     # the loop returns strongly typed leaves: match them, or the second chunk recompiles
     strong = lambda x: x + jnp.zeros((), x.dtype) if eqx.is_array(x) and x.dtype != bool else x
     return jax.tree_util.tree_map(strong, state)
@@ -209,7 +208,7 @@ class _Checkpointer:
         }
         self.y_like = y0
         self.state_like = eqx.filter_eval_shape(
-            lambda s, p, y, st: s.specialise(p, y).init(p, y, st), solver, problem, y0, state0
+            lambda s, p, y, st: s.init(p, y, st), solver, problem, y0, state0
         )
 
     def load(self):

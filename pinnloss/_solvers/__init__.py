@@ -12,9 +12,9 @@ from ._geodesic import AbstractGeodesic as AbstractGeodesic
 from ._geodesic import GeodesicExact as GeodesicExact
 from ._geodesic import GeodesicFD as GeodesicFD
 from ._gn import GaussNewton as GaussNewton
+from ._linearise import AbstractLinearSolve as AbstractLinearSolve
 from ._linearise import Linearisation as Linearisation
 from ._lm import AbstractLeastSquares as AbstractLeastSquares
-from ._lm import AbstractLinearSolve as AbstractLinearSolve
 from ._lm import AutoLinearSolve as AutoLinearSolve
 from ._lm import DenseDual as DenseDual
 from ._lm import DensePrimal as DensePrimal

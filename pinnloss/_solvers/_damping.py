@@ -77,6 +77,13 @@ class Nielsen(AbstractDamping):
     accept_ratio: float = 1e-4
     stall: float = 1e30
 
+    def __check_init__(self):
+        f, nu0 = self.min_factor, self.nu0
+        if isinstance(f, int | float) and not 0 < f < 1:
+            raise ValueError(f"Nielsen: min_factor must be in (0, 1); got {f!r}.")
+        if isinstance(nu0, int | float) and not nu0 > 1:
+            raise ValueError(f"Nielsen: nu0 must be above 1; got {nu0!r}.")
+
     def init(self, mu0):
         return _start(mu0, self.nu0)
 
@@ -106,12 +113,11 @@ class Multiplicative(AbstractDamping):
     stall: float = 1e30
 
     def __check_init__(self):
-        if isinstance(self.down, int | float) and isinstance(self.up, int | float):
-            if not (0 < self.down < 1 < self.up):
-                raise ValueError(
-                    f"Multiplicative: need 0 < down < 1 < up; got down={self.down!r}, "
-                    f"up={self.up!r}."
-                )
+        concrete = isinstance(self.down, int | float) and isinstance(self.up, int | float)
+        if concrete and not (0 < self.down < 1 < self.up):
+            raise ValueError(
+                f"Multiplicative: need 0 < down < 1 < up; got down={self.down!r}, up={self.up!r}."
+            )
 
     def init(self, mu0):
         return _start(mu0, 1.0)

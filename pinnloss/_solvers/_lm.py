@@ -1,8 +1,10 @@
 r"""Second order: Levenberg–Marquardt on the stacked residuals of a sum-of-squares objective.
 
 Each step solves $(J^\top J + \mu I)\,\delta = -J^\top r$. How — dense dual ($m\times m$),
-dense primal ($n\times n$) or matrix-free conjugate gradients — is a strategy module, as
-are the damping rule and the geodesic acceleration.
+dense primal ($n\times n$) or (preconditioned) conjugate gradients — is a linear-solve
+strategy (`AbstractLinearSolve`, here and in `_nystrom`); the damping rule
+(`AbstractDamping`, `_damping`) and the geodesic acceleration (`AbstractGeodesic`,
+`_geodesic`) are strategies too. The step starts from a `Linearised` (`_linearise`).
 
 Why not optimistix.LevenbergMarquardt: it solves the n×n normal equations; on a
 1185-parameter E(V) net with 9 residuals that took 5.4 s for 100 steps here, while the
@@ -11,69 +13,35 @@ dual m×m form took 10 ms (2-core CPU, float64).
 
 from __future__ import annotations
 
-import abc
-import dataclasses
-from collections.abc import Callable
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jax.flatten_util import ravel_pytree
 from jaxtyping import Array
 
 from .._solution import RESULTS
 from .._validate import is_concrete
 from ._base import AbstractSolver, AbstractState, Problem
+from ._damping import AbstractDamping, Nielsen
+from ._geodesic import AbstractGeodesic, GeodesicFD
+from ._linearise import AbstractLinearSolve, Linearisation, Linearised, Residuals
+from ._nystrom import NystromCG
 
 __all__ = [
     "AbstractLeastSquares",
     "LevenbergMarquardt",
     "LMState",
-    "AbstractLinearSolve",
     "DenseDual",
     "DensePrimal",
     "MatrixFreeCG",
     "AutoLinearSolve",
-    "Nielsen",
-    "GeodesicFD",
-    "GeodesicExact",
 ]
-
-
-class Linearisation(NamedTuple):
-    """The residuals linearised at an iterate: products with J and Jᵀ and the damped solve."""
-
-    jvp: Callable[[Array], Array]
-    vjp: Callable[[Array], Array]
-    solve: Callable[[Array, Array], Array]  # (mu, b) -> (JᵀJ + μI)⁻¹ Jᵀ b
-    mu0: Callable[[], Array]  # a starting damping, 1e-3 max diag(JᵀJ)
-    finite: Array  # whether J is finite
 
 
 def _solve_psd(A: Array, b: Array) -> Array:
     c = jax.scipy.linalg.cho_factor(A, lower=True)
     return jax.scipy.linalg.cho_solve(c, b)
-
-
-class AbstractLinearSolve(eqx.Module):
-    """How a Levenberg–Marquardt step is solved. `cache` carries a dense J between steps."""
-
-    dense: ClassVar[bool] = True
-
-    @abc.abstractmethod
-    def linearise(
-        self, resid, jac, x: Array, cache: Array, stale: Array
-    ) -> tuple[Linearisation, Array]:
-        """Linearise `resid` at `x`; `jac(x)` forms the dense Jacobian; `cache` is the last
-        one (recomputed only if `stale`)."""
-
-    def cache_shape(self, m: int, n: int) -> tuple[int, ...]:
-        return (m, n) if self.dense else (0,)
-
-    def resolve(self, m: int, n: int, itemsize: int) -> AbstractLinearSolve:
-        """The concrete strategy for an m×n Jacobian (itself, except for `AutoLinearSolve`)."""
-        return self
 
 
 def _dense_linearise(form: str, jac, x, cache, stale):
@@ -207,7 +175,7 @@ class AutoLinearSolve(AbstractLinearSolve):
     nystrom_limit: int = eqx.field(static=True, default=2**27)
     nystrom_min: int = eqx.field(static=True, default=1000)
     cg: MatrixFreeCG = MatrixFreeCG()
-    nystrom: AbstractLinearSolve | None = None  # NystromCG() (import cycle: set in resolve)
+    nystrom: AbstractLinearSolve | None = None  # None: NystromCG()
 
     def linearise(self, resid, jac, x, cache, stale):  # pragma: no cover - resolved first
         raise RuntimeError("AutoLinearSolve must be resolved with .resolve(m, n, itemsize).")
@@ -216,45 +184,21 @@ class AutoLinearSolve(AbstractLinearSolve):
         if min(m, n) <= self.cg_threshold and m * n <= self.dense_limit:
             return DenseDual() if m < n else DensePrimal()
         if m * n <= self.nystrom_limit and min(m, n) > self.nystrom_min:
-            if self.nystrom is not None:
-                return self.nystrom
-            from ._nystrom import NystromCG
-
-            return NystromCG()
+            return NystromCG() if self.nystrom is None else self.nystrom
         return self.cg
 
 
-class Nielsen(eqx.Module):
-    r"""Nielsen's damping update (1999): $\mu \leftarrow \mu\max(\tfrac13, 1-(2\rho-1)^3)$ on
-    success, $\mu \leftarrow \mu\nu$, $\nu \leftarrow 2\nu$ on failure."""
-
-    def update(self, mu, nu, rho, accept):
-        mu_acc = mu * jnp.maximum(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
-        return jnp.where(accept, mu_acc, mu * nu), jnp.where(accept, 2.0, 2.0 * nu)
-
-
-class GeodesicFD(eqx.Module):
-    r"""Geodesic acceleration (Transtrum & Sethna 2012) from a finite difference of the
-    residuals along $\delta$ with step $h$ (0.1, as Transtrum recommends): cheap to compile."""
-
-    h: float | Array = eqx.field(converter=jnp.asarray, default=0.1)
-
-    def second_derivative(self, resid, x, r, delta, Jd):
-        h = self.h
-        return (2.0 / h) * ((resid(x + h * delta) - r) / h - Jd)
-
-
-class GeodesicExact(eqx.Module):
-    r"""Geodesic acceleration from the exact second directional derivative (nested `jax.jvp`;
-    about twice the compile time of `GeodesicFD`)."""
-
-    def second_derivative(self, resid, x, r, delta, Jd):
-        return jax.jvp(lambda y: jax.jvp(resid, (y,), (delta,))[1], (x,), (delta,))[1]
-
-
 class LMState(AbstractState):
-    u: Array  # unweighted stacked residuals at the iterate
-    jac: Array  # the dense Jacobian cache ((0,) for matrix-free solves)
+    """The state of `LevenbergMarquardt` and `GaussNewton`.
+
+    Fields: `u` (unweighted stacked residuals at the iterate), `jac` (what the linear solve
+    keeps between steps: the dense $J$, a sketch, or an empty array), `stale` (whether `jac`
+    must be recomputed: after an accepted step), `mu` and `nu` (the damping rule's state),
+    `accepted` (steps taken), and the fields of `pl.AbstractState`.
+    """
+
+    u: Array
+    jac: Array
     stale: Array
     loss: Array
     mu: Array
@@ -266,25 +210,6 @@ class LMState(AbstractState):
     failed_term: Array
 
 
-class Linearised(NamedTuple):
-    """What every least-squares step starts from: the iterate, its residuals and their
-    linearisation, and the record of the step."""
-
-    flat: Array
-    unravel: Callable
-    resid: Callable
-    sw: Array  # square roots of the term weights, one per residual
-    r: Array  # weighted stacked residuals at `flat`
-    F: Array  # half the loss
-    lin: Linearisation
-    jac: Array
-    g: Array  # Jᵀr
-    jac_ok: Array
-    tol: Array
-    atol: Array
-    record: Array
-
-
 def classify(cases: list[tuple[Array, RESULTS]]) -> RESULTS:
     """The result of the first true predicate in `cases`, else `running` (a flat chain of
     `RESULTS.where`, first case first)."""
@@ -294,9 +219,18 @@ def classify(cases: list[tuple[Array, RESULTS]]) -> RESULTS:
     return result
 
 
+def _check_strategy(where: str, name: str, value, cls, optional: bool = False) -> None:
+    if isinstance(value, cls) or (optional and value is None):
+        return
+    none = " or None" if optional else ""
+    raise ValueError(
+        f"{where}: {name} must be a pl.{cls.__name__}{none}; got {type(value).__name__}."
+    )
+
+
 class AbstractLeastSquares(AbstractSolver):
     """What the second-order solvers on stacked residuals share: the linear solve, the
-    tolerances, the residual sizes (set by `specialise`), the state and its start."""
+    tolerances, the state, its start and the linearisation each step starts from."""
 
     converges: ClassVar[bool] = True
     budget_result: ClassVar[RESULTS] = RESULTS.max_steps_reached
@@ -305,56 +239,26 @@ class AbstractLeastSquares(AbstractSolver):
     linear_solve: eqx.AbstractVar[AbstractLinearSolve]
     tol: eqx.AbstractVar[Array]
     atol: eqx.AbstractVar[Array]
-    sizes: eqx.AbstractVar[tuple[int, ...] | None]
 
-    def _setup(self, problem: Problem, y):
-        flat, unravel = ravel_pytree(y)
-        sw = problem.sqrt_weights(self.sizes, flat.dtype)
-        resid = lambda x: sw * problem.residuals(unravel(x))
-        return flat, unravel, sw, resid, sw.size, flat.size
+    def linearise(self, problem: Problem, y, state: LMState, stale: Array) -> Linearised:
+        """The residuals at `y` (from `state.u`) linearised: $J$ recomputed if `stale`, else
+        the strategy's cache; the linear solve is resolved for the problem's shapes here."""
+        x, resid = Residuals.of(problem, y)
+        ls = self.linear_solve.resolve(resid.m, x.size, x.dtype.itemsize)
+        # plain functions, not a module and its bound method: lax.cond hashes its branches
+        fn, jac = (lambda z: resid(z)), (lambda z: resid.jacobian(z))
+        lin, cache = ls.linearise(fn, jac, x, state.jac, stale)
+        g = lin.vjp(resid.sqrt_w * state.u)
+        return Linearised(resid=resid, x=x, u=state.u, loss=state.loss, lin=lin, cache=cache, g=g)
 
-    def _linearise(self, problem: Problem, y, state: LMState, stale: Array) -> Linearised:
-        """The shared start of a step: residuals, record, J (recomputed if `stale`), Jᵀr."""
-        flat, unravel, sw, resid, _, _ = self._setup(problem, y)
-        total, vals = problem.values_from_residuals(state.u, self.sizes)
-        r = sw * state.u
-        jac_fn = lambda z: sw[:, None] * problem.jacobian(z, unravel, self.sizes)
-        lin, jac = self.linear_solve.linearise(resid, jac_fn, flat, state.jac, stale)
-        g = lin.vjp(r)
-        return Linearised(
-            flat=flat,
-            unravel=unravel,
-            resid=resid,
-            sw=sw,
-            r=r,
-            F=0.5 * state.loss,
-            lin=lin,
-            jac=jac,
-            g=g,
-            jac_ok=lin.finite & jnp.all(jnp.isfinite(g)),
-            tol=jnp.asarray(self.tol, flat.dtype),
-            atol=jnp.asarray(self.atol, flat.dtype),
-            record=jnp.concatenate([vals, total[None]]),
-        )
-
-    def specialise(self, problem: Problem, y):
-        """This solver with the residual sizes recorded (one trace of the residuals) and its
-        linear solve fixed for the problem's shapes."""
-        flat, _ = ravel_pytree(y)
-        sizes = problem.sizes(y)
-        ls = self.linear_solve.resolve(sum(sizes), flat.size, flat.dtype.itemsize)
-        return dataclasses.replace(self, linear_solve=ls, sizes=sizes)
-
-    def stats(self, state):
-        return dict(super().stats(state), accepted=state.accepted)
-
-    def init(self, problem: Problem, y, state: Any | None = None) -> LMState:
-        flat, _, sw, _, m, n = self._setup(problem, y)
-        dtype = flat.dtype
+    def _start(self, problem: Problem, y) -> LMState:
+        """The state at `y` with no Jacobian yet (`stale`) and no damping (zero)."""
+        x, resid = Residuals.of(problem, y)
+        dtype = x.dtype
         u = problem.residuals(y)
-        loss = jnp.sum((sw * u) ** 2)
+        loss = jnp.sum((resid.sqrt_w * u) ** 2)
         finite = jnp.isfinite(loss)
-        _, vals = problem.values_from_residuals(u, self.sizes)
+        _, vals = resid.values(u)
         bad = ~jnp.isfinite(vals)
         atol = jnp.asarray(self.atol, dtype)
         result = RESULTS.where(
@@ -362,17 +266,15 @@ class AbstractLeastSquares(AbstractSolver):
             RESULTS.nonfinite_start,
             RESULTS.where(loss <= atol, RESULTS.converged_atol, RESULTS.running),
         )
-        if isinstance(state, LMState):  # continue: keep the damping
-            mu, nu = state.mu, state.nu
-        else:
-            mu, nu = jnp.asarray(-1.0, dtype), jnp.asarray(2.0, dtype)
+        ls = self.linear_solve.resolve(resid.m, x.size, dtype.itemsize)
+        zero = jnp.zeros((), dtype)
         return LMState(
             u=u,
-            jac=jnp.zeros(self.linear_solve.cache_shape(m, n), dtype),
+            jac=jnp.zeros(ls.cache_shape(resid.m, x.size), dtype),
             stale=jnp.asarray(True),
             loss=loss,
-            mu=mu,
-            nu=nu,
+            mu=zero,
+            nu=zero,
             accepted=jnp.asarray(0, jnp.int32),
             result=result,
             initial_loss=loss,
@@ -382,70 +284,101 @@ class AbstractLeastSquares(AbstractSolver):
             ),
         )
 
+    def init(self, problem: Problem, y, state: Any | None = None) -> LMState:
+        return self._start(problem, y)
+
+    def stats(self, state):
+        return dict(super().stats(state), accepted=state.accepted)
+
 
 class LevenbergMarquardt(AbstractLeastSquares):
     r"""Levenberg–Marquardt on the stacked residuals $\sqrt{w_k/n_k}\,r_k$ of the objective.
 
+    Each step solves $(J^\top J + \mu I)\,\delta = -J^\top r$, corrects $\delta$ by the
+    geodesic acceleration, and takes it when the gain ratio $\rho$ (actual over predicted
+    decrease) passes the damping rule's test; the rule then moves $\mu$. `init` forms the
+    first Jacobian and the starting damping ($10^{-3}\max\operatorname{diag}J^\top J$).
+
     Args:
-        linear_solve: `AutoLinearSolve()` (default), `DenseDual()`, `DensePrimal()` or
-            `MatrixFreeCG(...)`.
-        damping: the damping rule (`Nielsen()`).
-        geodesic: `GeodesicFD()` (default), `GeodesicExact()` or None.
+        linear_solve: `AutoLinearSolve()` (default), `DenseDual()`, `DensePrimal()`,
+            `MatrixFreeCG(...)`, `NystromCG(...)`, or any `pl.AbstractLinearSolve`.
+        damping: a `pl.AbstractDamping`: `pl.Nielsen()` (default) or `pl.Multiplicative()`.
+        geodesic: a `pl.AbstractGeodesic` — `GeodesicFD()` (default), `GeodesicExact()` —
+            or None.
         tol: stop when a step changes the parameters by less than `tol` relative, or an
             accepted step lowers the loss by less than `tol` relative.
         atol: stop when the loss is at or below `atol`.
+
+    Example:
+        >>> lm = pl.LevenbergMarquardt(linear_solve=pl.DenseDual(), geodesic=None)
+        >>> sol = pl.solve(model, objective, lm, max_steps=200)
 
     References: K. Levenberg (1944); D. Marquardt (1963); H. B. Nielsen, "Damping parameter
     in Marquardt's method", IMM-REP-1999-05; M. Transtrum & J. Sethna, arXiv:1201.5885.
     """
 
     linear_solve: AbstractLinearSolve = AutoLinearSolve()
-    damping: Nielsen = Nielsen()
-    geodesic: GeodesicFD | GeodesicExact | None = GeodesicFD()
+    damping: AbstractDamping = Nielsen()
+    geodesic: AbstractGeodesic | None = GeodesicFD()
     tol: float | Array = eqx.field(converter=jnp.asarray, default=1e-10)
     atol: float | Array = eqx.field(converter=jnp.asarray, default=0.0)
-    sizes: tuple[int, ...] | None = eqx.field(static=True, default=None)  # set by specialise
+
+    def __check_init__(self):
+        where = "LevenbergMarquardt"
+        _check_strategy(where, "linear_solve", self.linear_solve, AbstractLinearSolve)
+        _check_strategy(where, "damping", self.damping, AbstractDamping)
+        _check_strategy(where, "geodesic", self.geodesic, AbstractGeodesic, optional=True)
+
+    def init(self, problem: Problem, y, state: Any | None = None) -> LMState:
+        """The state at `y` with its Jacobian formed; `state` (a previous `LMState`)
+        continues with its damping."""
+        start = self._start(problem, y)
+        z = self.linearise(problem, y, start, jnp.asarray(True))
+        if isinstance(state, LMState):
+            mu, nu = state.mu, state.nu
+        else:
+            mu, nu = self.damping.init(z.lin.mu0())
+        return eqx.tree_at(
+            lambda s: (s.jac, s.stale, s.mu, s.nu), start, (z.cache, jnp.asarray(False), mu, nu)
+        )
 
     def step(self, problem: Problem, y, state: LMState, i: Array):
-        z = self._linearise(problem, y, state, state.stale)
-        flat, r, F, lin, g, tol = z.flat, z.r, z.F, z.lin, z.g, z.tol
-        mu = jax.lax.cond(state.mu > 0, lambda: state.mu, lin.mu0)
-        mu = jnp.where(mu > 0, mu, 1.0)
+        z = self.linearise(problem, y, state, state.stale)
+        x, r, F, lin, g = z.x, z.r, 0.5 * z.loss, z.lin, z.g
+        tol, atol = jnp.asarray(self.tol, x.dtype), jnp.asarray(self.atol, x.dtype)
+        mu = jnp.where(state.mu > 0, state.mu, 1.0)  # an underflowed damping starts again
         delta = -lin.solve(mu, r)
         Jd = lin.jvp(delta)
         step = delta
         if self.geodesic is not None:
-            rpp = self.geodesic.second_derivative(z.resid, flat, r, delta, Jd)
-            acc = -lin.solve(mu, rpp)
-            ok = 2 * jnp.linalg.norm(acc) <= 0.75 * jnp.linalg.norm(delta)
-            step = jnp.where(ok, delta + 0.5 * acc, delta)
-        x_new = flat + step
-        u_new = problem.residuals(z.unravel(x_new))
-        F_new = 0.5 * jnp.sum((z.sw * u_new) ** 2)
+            step = self.geodesic.step(z.resid, x, r, delta, Jd, lambda b: lin.solve(mu, b))
+        x_new = x + step
+        u_new = z.resid.unweighted(x_new)
+        F_new = 0.5 * jnp.sum((z.resid.sqrt_w * u_new) ** 2)
         pred = -(g @ delta) - 0.5 * (Jd @ Jd)
         actual = F - F_new
         finite = jnp.isfinite(F_new) & jnp.all(jnp.isfinite(step))
         rho = jnp.where(finite & (pred > 0), actual / jnp.where(pred > 0, pred, 1.0), -1.0)
-        accept = (rho > 1e-4) & z.jac_ok
+        accept = self.damping.accepts(rho) & z.jac_ok
         mu_new, nu_new = self.damping.update(mu, state.nu, rho, accept)
         F2 = jnp.where(accept, F_new, F)
-        small_step = jnp.linalg.norm(step) <= tol * (jnp.linalg.norm(flat) + tol)
+        small_step = jnp.linalg.norm(step) <= tol * (jnp.linalg.norm(x) + tol)
         result = classify(
             [
                 (~z.jac_ok, RESULTS.nonfinite_jacobian),
-                (2 * F2 <= z.atol, RESULTS.converged_atol),
+                (2 * F2 <= atol, RESULTS.converged_atol),
                 (
                     accept & (jnp.abs(actual) <= tol * F) & (pred <= tol * F),
                     RESULTS.converged_ftol,
                 ),
                 (finite & small_step, RESULTS.converged_xtol),
                 (jnp.all(g == 0), RESULTS.converged_gtol),
-                (mu_new > 1e30 / jnp.finfo(flat.dtype).eps, RESULTS.stalled),
+                (self.damping.stalled(mu_new), RESULTS.stalled),
             ]
         )
         new_state = LMState(
             u=jnp.where(accept, u_new, state.u),
-            jac=z.jac,
+            jac=z.cache,
             stale=accept,
             loss=2 * F2,
             mu=mu_new,
@@ -456,4 +389,4 @@ class LevenbergMarquardt(AbstractLeastSquares):
             failed_step=state.failed_step,
             failed_term=state.failed_term,
         )
-        return z.unravel(jnp.where(accept, x_new, flat)), new_state, z.record
+        return z.unravel(jnp.where(accept, x_new, x)), new_state, z.record

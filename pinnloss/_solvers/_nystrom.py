@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from .._validate import is_concrete
-from ._lm import AbstractLinearSolve, Linearisation
+from ._linearise import AbstractLinearSolve, Linearisation
 
 __all__ = ["NystromCG", "nystrom_sketch"]
 
