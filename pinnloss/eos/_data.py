@@ -6,11 +6,10 @@ import array
 import codecs
 import csv
 import errno
-import io
+import itertools
 import json
 import os
 import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -463,10 +462,19 @@ def _read_table(name: str, text: str, n_atoms, reference, label) -> EVData:
 
 
 def _content_lines(text: str):
-    """`(line number, line)` of the lines that are neither blank nor comments, lazily."""
-    for k, ln in enumerate(io.StringIO(text, newline=None), start=1):
+    """`(line number, line)` of the lines that are neither blank nor comments, lazily (no
+    copy of the text: a file of a million rows stays one string)."""
+    if "\r" in text:  # Windows or old Mac line ends
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    start, k, n = 0, 0, len(text)
+    while start < n:
+        end = text.find("\n", start)
+        end = n if end < 0 else end
+        k += 1
+        ln = text[start:end]
+        start = end + 1
         if ln.strip() and not ln.lstrip().startswith("#"):
-            yield k, ln.rstrip("\n")
+            yield k, ln
 
 
 def _header_columns(name: str, head_no: int, head: str, delim):
@@ -543,19 +551,27 @@ def _value(name: str, k: int, s: str, col: _Col, kind: str) -> float:
     return x
 
 
+#: lines handed to NumPy's parser at once (a few MB of text)
+_BLOCK_LINES = 1 << 16
+
+
 def _read_numbers(text: str, head_no: int, delim, header, vcol, ecol, ncol):
     """`_read_rows`'s result by NumPy's parser (C speed) for a plain table of finite numbers
     (no quotes, no trailing comments), or None where `_read_rows` must look row by row."""
     if delim not in (None, ",", ";", "\t"):
         return None
     body = (ln for k, ln in _content_lines(text) if k > head_no)
+    blocks = []
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "input contained no data": said below
-            table = np.loadtxt(body, delimiter=delim, comments=None, ndmin=2, dtype=np.float64)
+        while block := list(itertools.islice(body, _BLOCK_LINES)):  # bounded memory
+            blocks.append(np.loadtxt(block, delimiter=delim, comments=None, ndmin=2))
     except ValueError:
         return None
-    if table.shape[0] == 0 or table.shape[1] != len(header) or not np.isfinite(table).all():
+    if not blocks or any(b.shape[1] != len(header) for b in blocks):
+        return None
+    table = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
+    del blocks
+    if not np.isfinite(table).all():
         return None
     vols, enes = table[:, vcol.index].copy(), table[:, ecol.index].copy()
     counts = set()

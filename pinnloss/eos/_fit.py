@@ -433,7 +433,10 @@ def _fit_eos(data, form, eos, weights, max_steps, tol, check, *, pad: bool, shar
         prog, which = _AnyForm, jnp.asarray(_SHARED.index(cls))
     else:
         prog, which = cls, None
-    terms = energy_terms(v / c[:, None], e / s[:, None], w)
+    v /= c[:, None]  # in place: a million-point curve holds few copies of itself
+    e /= s[:, None]
+    terms = energy_terms(v, e, w)
+    del v, e
     fitted, ok, _ = _fit_batch(prog, terms, jnp.asarray(w), which, max_steps, tol)
     nb = len(items)
     out = _absolute(fitted, items, c[:nb], s[:nb])
