@@ -200,11 +200,8 @@ def check_scalar(
                 f"{where}: {name} {float(host):g} overflows {dtype} (largest "
                 f"{float(np.finfo(dtype).max):.3g})."
             )
-        if positive and not v >= np.finfo(dtype).tiny:
-            raise ValueError(
-                f"{where}: {name} must be positive; got {float(host)}, below the smallest "
-                f"normal {dtype} number (XLA flushes it to zero)."
-            )
+        if positive and not v > 0:
+            raise ValueError(f"{where}: {name} must be positive; got {float(host)}.")
         if nonnegative and not v >= 0:
             raise ValueError(f"{where}: {name} must be non-negative; got {float(host)}.")
         return _to_jax(x, host, dtype)
@@ -216,8 +213,7 @@ def check_scalar(
     if finite:
         a = fail_if(a, ~jnp.isfinite(a), f"{where}: {name} must be finite.")
     if positive:
-        # a subnormal is flushed to zero by XLA on CPU: not positive in practice
-        a = fail_if(a, ~(_sign(a) > 0) | _subnormal(a), f"{where}: {name} must be positive.")
+        a = fail_if(a, ~(_sign(a) > 0), f"{where}: {name} must be positive.")
     if nonnegative:
         a = fail_if(a, ~(_sign(a) >= 0), f"{where}: {name} must be non-negative.")
     return a

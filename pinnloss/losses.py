@@ -12,7 +12,15 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike
 
-from ._validate import as_float, broadcast_weights, check_scalar, cholesky, host_value, psd_sqrt
+from ._validate import (
+    _subnormal,
+    as_float,
+    broadcast_weights,
+    check_scalar,
+    cholesky,
+    host_value,
+    psd_sqrt,
+)
 from ._validate import check_same_shape as check_same_shape
 from ._validate import fail_if as _fail_if
 
@@ -197,6 +205,13 @@ def huber(predictions: ArrayLike, targets: ArrayLike, delta: float = 1.0) -> Arr
             # no |r| exceeds the largest float: any delta beyond it is quadratic everywhere
             delta = np.asarray(top, p.dtype)
     delta = check_scalar("huber", "delta", delta, positive=True)
+    # a subnormal delta is flushed to zero by XLA on CPU: the loss would silently be 0
+    msg = "huber: delta is below the smallest normal number of its dtype (XLA flushes it to 0)."
+    if host is not None:
+        if float(np.abs(np.asarray(delta))) < float(np.finfo(delta.dtype).tiny):
+            raise ValueError(msg)
+    else:
+        delta = _fail_if(delta, _subnormal(delta), msg)
     # each term divided by N before the sum: no overflow of the sum or of p - t
     n = p.size
     r_n = jnp.abs(_scaled_diff(p, t, n))
