@@ -208,7 +208,8 @@ def huber(predictions: ArrayLike, targets: ArrayLike, delta: float = 1.0) -> Arr
     # a subnormal delta is flushed to zero by XLA on CPU: the loss would silently be 0
     msg = "huber: delta is below the smallest normal number of its dtype (XLA flushes it to 0)."
     if host is not None:
-        if float(np.abs(np.asarray(delta))) < float(np.finfo(delta.dtype).tiny):
+        # from the host value: inside jit even a constant delta is a tracer by now
+        if abs(float(host.astype(np.float64))) < float(np.finfo(delta.dtype).tiny):
             raise ValueError(msg)
     else:
         delta = _fail_if(delta, _subnormal(delta), msg)
