@@ -2,7 +2,7 @@
 
     python benchmarks/run.py            # full (about 5 minutes on a 2-core CPU)
     python benchmarks/run.py --quick    # fewer steps and repeats (about 2 minutes)
-    python benchmarks/run.py --readme   # also write the table into README.md
+    python benchmarks/run.py --readme   # also write the table into docs/guides/performance.md
 
 Problem (benchmarks/problem.py): MLP 1→32→32→1 (1153 parameters) on 9 per-atom E(V) points
 of fcc Cu (FLEUR, ACWF) + 1e2·E'(V0)² + (E''(V0) − B0/V0)², float64, Adam(1e-3).
@@ -459,7 +459,7 @@ def precision(table, steps, repeats):
 
 
 def write_readme(table_md, header):
-    path = os.path.join(ROOT, "README.md")
+    path = os.path.join(ROOT, "docs", "guides", "performance.md")  # the site's Performance page
     with open(path) as f:
         text = f.read()
     block = f"{START}\n{header}\n\n{table_md}\n{END}"
@@ -468,7 +468,7 @@ def write_readme(table_md, header):
     elif MARK in text:
         text = text.replace(MARK, block, 1)
     else:
-        raise SystemExit("README.md has no benchmark marker")
+        raise SystemExit(f"{path} has no benchmark marker")
     with open(path, "w") as f:
         f.write(text)
 
@@ -481,7 +481,9 @@ def main():
         return
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer steps and repeats")
-    p.add_argument("--readme", action="store_true", help="write the table into README.md")
+    p.add_argument(
+        "--readme", action="store_true", help="write the table into docs/guides/performance.md"
+    )
     p.add_argument("--only", default="", help="comma-separated sections to run")
     args = p.parse_args()
     q = args.quick
