@@ -268,10 +268,8 @@ def section_compile(quick):
     for geo in (True, False):
         hand = make_hand_lm(blocks, geodesic=geo)
         h = first_and_warm(lambda hand=hand: hand(params, 2))
-        mode = "fd" if geo else "off"
-        p = first_and_warm(
-            lambda mode=mode: pl.least_squares(model, obj, max_steps=2, geodesic=mode)
-        )
+        lm = pl.LevenbergMarquardt(geodesic=pl.GeodesicFD() if geo else None)
+        p = first_and_warm(lambda lm=lm: pl.least_squares(model, obj, max_steps=2, solver=lm))
         out[geo] = (h[0] - h[1], p[0] - p[1])
     print("| geodesic acceleration | hand-written LM compile | pl.least_squares compile | ratio |")
     print("|---|---|---|---|")

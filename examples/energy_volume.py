@@ -81,7 +81,9 @@ def fit_nets(nets, objective: pl.Objective, weights, max_steps: int):
         obj = eqx.tree_at(lambda o: o.weights, objective, w)
 
         def one(net):
-            res = pl.least_squares(net, obj, max_steps=max_steps, geodesic=False)
+            res = pl.least_squares(
+                net, obj, max_steps=max_steps, solver=pl.LevenbergMarquardt(geodesic=None)
+            )
             return res.model, res.loss
 
         return eqx.filter_vmap(one)(nets)

@@ -98,14 +98,11 @@ if TYPE_CHECKING:  # what static tools see; the same names as _SUBMODULES and _E
     from ._solution import Solution as Solution
     from ._solution import SolveError as SolveError
     from ._solve import solve as solve
-    from ._solvers import AbstractLinearSolve as AbstractLinearSolve
-    from ._solvers import AbstractSolver as AbstractSolver
     from ._solvers import AbstractDamping as AbstractDamping
     from ._solvers import AbstractGeodesic as AbstractGeodesic
+    from ._solvers import AbstractLinearSolve as AbstractLinearSolve
+    from ._solvers import AbstractSolver as AbstractSolver
     from ._solvers import AbstractState as AbstractState
-    from ._solvers import Linearisation as Linearisation
-    from ._solvers import Multiplicative as Multiplicative
-    from ._solvers import Problem as Problem
     from ._solvers import AutoLinearSolve as AutoLinearSolve
     from ._solvers import DenseDual as DenseDual
     from ._solvers import DensePrimal as DensePrimal
@@ -113,10 +110,13 @@ if TYPE_CHECKING:  # what static tools see; the same names as _SUBMODULES and _E
     from ._solvers import GeodesicExact as GeodesicExact
     from ._solvers import GeodesicFD as GeodesicFD
     from ._solvers import LevenbergMarquardt as LevenbergMarquardt
+    from ._solvers import Linearisation as Linearisation
     from ._solvers import MatrixFreeCG as MatrixFreeCG
+    from ._solvers import Multiplicative as Multiplicative
     from ._solvers import Nielsen as Nielsen
     from ._solvers import NystromCG as NystromCG
     from ._solvers import OptaxSolver as OptaxSolver
+    from ._solvers import Problem as Problem
     from ._terms import AbstractSquareTerm as AbstractSquareTerm
     from ._terms import AbstractTerm as AbstractTerm
     from ._terms import DataLoss as DataLoss

@@ -142,7 +142,7 @@ def test_steps_under_jit_and_vmap_match_dense_lm():
 
     def steps(y, ls):
         prob = Problem(obj, static)
-        s = pl.LevenbergMarquardt(linear_solve=ls).specialise(prob, y)
+        s = pl.LevenbergMarquardt(linear_solve=ls)
         state = s.init(prob, y)
         for i in range(5):
             y, state, _ = s.step(prob, y, state, jnp.asarray(i))

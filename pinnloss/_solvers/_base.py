@@ -198,18 +198,6 @@ class AbstractSolver(eqx.Module):
     def step(self, problem: Problem, y, state, i: Array) -> tuple[Any, AbstractState, Array]:
         """One iteration."""
 
-    def specialise(self, problem: Problem, y) -> AbstractSolver:
-        """Deprecated (0.2): `init` now makes every shape-dependent choice; returns `self`."""
-        import warnings
-
-        warnings.warn(
-            "AbstractSolver.specialise is deprecated and does nothing: init(problem, y) "
-            "returns the whole state.",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return self
-
     def terminate(self, problem: Problem, y, state) -> tuple[Array, RESULTS]:
         """(done, result): done once the state holds any result but `running`."""
         return state.result != RESULTS.running, state.result
