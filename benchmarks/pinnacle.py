@@ -53,7 +53,8 @@ def check_options(spec, options: dict) -> None:
     known = {k for k, v in params.items() if v.kind == v.KEYWORD_ONLY}
     if any(v.kind == v.VAR_KEYWORD for v in params.values()):
         lsq = inspect.signature(pl.least_squares).parameters
-        known |= set(lsq) - {"model", "objective", "time_limit", "callback", "history"}
+        named = {k for k, v in lsq.items() if v.kind != v.VAR_KEYWORD}  # not **deprecated
+        known |= named - {"model", "objective", "time_limit", "callback", "history"}
     for key in options:
         if key not in known:
             raise ValueError(
