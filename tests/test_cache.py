@@ -106,7 +106,13 @@ def test_enable_compilation_cache_is_one_public_call(monkeypatch, tmp_path):
         for k, v in before.items():
             jax.config.update(k, v)
     assert jax.config.jax_compilation_cache_dir == before["jax_compilation_cache_dir"]
-    assert _cache._active_export_dir() is None  # switched off behind our back: not used
+    # JAX's cache moved behind our back to a folder enable_compilation_cache did not make: the
+    # stored programs are not used (the session's own folder may hold some: not checked here)
+    jax.config.update("jax_compilation_cache_dir", str(tmp_path / "plain"))
+    try:
+        assert _cache._active_export_dir() is None
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before["jax_compilation_cache_dir"])
 
 
 # --- programs stored with jax.export (`_cache.cached_jit`) ---------------------------------
