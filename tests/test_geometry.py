@@ -145,7 +145,7 @@ def test_distance_is_a_hard_constraint(domain, boundary, interior):
 
 def test_smooth_distance_vanishes_on_the_boundary_without_kinks(domain, boundary, interior):
     xb, nb = boundary
-    phi = domain.smooth_distance
+    phi = eqx.filter_jit(domain.smooth_distance)  # one compile per shape, not one per eager op
     assert np.max(np.abs(phi(xb))) < 1e-12 and np.all(np.asarray(phi(interior)) > 0)
     x = np.random.default_rng(4).uniform(-1.3, 1.3, (3000, 2))
     assert (np.asarray(phi(x)) > 0).tolist() == [bool(v) for v in _analytic_contains(x)]
@@ -158,15 +158,17 @@ def test_smooth_distance_vanishes_on_the_boundary_without_kinks(domain, boundary
     p, e = jnp.array([-0.5, -0.5]), jnp.array([1.0, 0.0])
     d2 = lambda f, h: float((f(p + h * e) + f(p - h * e) - 2 * f(p)) / h**2)
     assert abs(d2(phi, 1e-2) - d2(phi, 1e-3)) < 1e-2
-    assert abs(d2(domain.distance, 1e-2) - d2(domain.distance, 1e-3)) > 100
+    dist = eqx.filter_jit(domain.distance)
+    assert abs(d2(dist, 1e-2) - d2(dist, 1e-3)) > 100
     # polygons: sign by matplotlib, zero on edges, grad -n away from vertices
     ell = np.array([(0, 0), (2, 0), (2, 1), (1, 1), (1, 2), (0, 2)], float)
     poly = geo.Polygon(ell)
+    psd = eqx.filter_jit(poly.smooth_distance)
     x = np.random.default_rng(5).uniform(-0.5, 2.5, (2000, 2))
-    assert ((np.asarray(poly.smooth_distance(x)) > 0) == Path(ell).contains_points(x)).all()
+    assert ((np.asarray(psd(x)) > 0) == Path(ell).contains_points(x)).all()
     pb, pn = poly.sample_boundary(256, key=jax.random.key(2))
-    assert np.max(np.abs(poly.smooth_distance(pb))) < 1e-12
-    g = np.asarray(jax.vmap(jax.grad(poly.smooth_distance))(pb))
+    assert np.max(np.abs(psd(pb))) < 1e-12
+    g = np.asarray(jax.vmap(jax.grad(psd))(pb))
     away = np.min(np.linalg.norm(np.asarray(pb)[:, None] - ell[None], axis=-1), axis=1) > 0.02
     assert np.allclose(g[away], -np.asarray(pn)[away], atol=1e-10)
     # a hard-constrained model has a finite Laplacian inside
