@@ -97,17 +97,18 @@ def check_int(where: str, name: str, value, *, minimum: int, kind: str | None = 
     return int(value)
 
 
-# every message a run-time check of ours can raise: `plain_errors` recognises them
-_RUNTIME_MESSAGES: set[str] = set()
+# marks the message of a run-time check of ours, so that `plain_errors` recognises it (a
+# prefix in the message itself: no registry of messages, no module state)
+_MARK = "pinnloss: "
 
 
 def fail_if(arr: Array, pred: Array, msg: str) -> Array:
     """`arr` with a run-time check attached: raise `msg` when `pred` is true.
 
-    `eqx.error_if`, with `msg` recorded so that `plain_errors` can shorten it.
+    `eqx.error_if` with the message marked (`pinnloss: ...`) so that `plain_errors` can
+    shorten it.
     """
-    _RUNTIME_MESSAGES.add(msg)
-    return eqx.error_if(arr, pred, msg)
+    return eqx.error_if(arr, pred, _MARK + msg)
 
 
 def runtime_message(err: BaseException) -> str | None:
@@ -117,11 +118,12 @@ def runtime_message(err: BaseException) -> str | None:
     `equinox.EquinoxRuntimeError` (under `eqx.filter_jit`) or a `jax.errors.JaxRuntimeError`
     (under `jax.jit`), 20-40 lines of stack and advice around the one line that matters.
     """
+    head = f"EquinoxRuntimeError: {_MARK}"
     text = str(err)
-    for msg in sorted(_RUNTIME_MESSAGES, key=len, reverse=True):
-        if f"EquinoxRuntimeError: {msg}" in text:
-            return msg
-    return None
+    at = text.find(head)
+    if at < 0:
+        return None
+    return text[at + len(head) :].split("\n", 1)[0].strip() or None
 
 
 _RUNTIME_ERRORS = (jax.errors.JaxRuntimeError, eqx.EquinoxRuntimeError)
