@@ -31,7 +31,6 @@ import numpy as np
 import pinnloss as pl
 
 from . import (
-    PINNACLE,
     Outcome,
     Spec,
     finish,
@@ -123,9 +122,6 @@ SPEC = Spec(
     pinnacle_class="burgers.py Burgers1D",
     input_dim=2,
     output_dim=1,
-    vanilla=PINNACLE["Burgers1d-C"][0],
-    best=PINNACLE["Burgers1d-C"][1],
-    best_method=PINNACLE["Burgers1d-C"][2],
     reference=reference,
     run=run,
     recipe=(

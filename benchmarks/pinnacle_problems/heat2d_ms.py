@@ -32,7 +32,7 @@ import numpy as np
 import pinnloss as pl
 from pinnloss import pde
 
-from . import PINNACLE, Outcome, Spec, l2re, least_squares_for, overfit_check, predictor
+from . import Outcome, Spec, l2re, least_squares_for, overfit_check, predictor
 
 A_X = 1 / (500 * math.pi) ** 2
 A_Y = 1 / math.pi**2
@@ -199,9 +199,6 @@ SPEC = Spec(
     pinnacle_class="heat.py Heat2D_Multiscale",
     input_dim=3,
     output_dim=1,
-    vanilla=PINNACLE["Heat2d-MS"][0],
-    best=PINNACLE["Heat2d-MS"][1],
-    best_method=PINNACLE["Heat2d-MS"][2],
     reference=reference,
     run=run,
     recipe=(

@@ -15,7 +15,7 @@ import numpy as np
 
 import pinnloss as pl
 
-from . import PINNACLE, Outcome, Spec, finish, least_squares_for, mlp
+from . import Outcome, Spec, finish, least_squares_for, mlp
 
 DIM = 5
 
@@ -88,9 +88,6 @@ SPEC = Spec(
     pinnacle_class="heat.py HeatND (dim = 5)",
     input_dim=DIM + 1,
     output_dim=1,
-    vanilla=PINNACLE["HNd"][0],
-    best=PINNACLE["HNd"][1],
-    best_method=PINNACLE["HNd"][2],
     reference=reference,
     run=run,
     recipe=(

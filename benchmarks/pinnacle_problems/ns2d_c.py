@@ -15,7 +15,7 @@ import numpy as np
 import pinnloss as pl
 from pinnloss import pde
 
-from . import PINNACLE, Spec, finish, least_squares_for, load_reference, mlp
+from . import Spec, finish, least_squares_for, load_reference, mlp
 
 NU, A = 1 / 100, 4.0
 DOMAIN = pl.geometry.Rectangle((0.0, 0.0), (1.0, 1.0))
@@ -76,9 +76,6 @@ SPEC = Spec(
     pinnacle_class="ns.py NS2D_LidDriven (a = 4)",
     input_dim=2,
     output_dim=3,
-    vanilla=PINNACLE["NS2d-C"][0],
-    best=PINNACLE["NS2d-C"][1],
-    best_method=PINNACLE["NS2d-C"][2],
     reference=reference,
     run=run,
     recipe=(

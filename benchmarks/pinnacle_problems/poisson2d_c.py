@@ -15,7 +15,6 @@ import pinnloss as pl
 from pinnloss import pde
 
 from . import (
-    PINNACLE,
     Outcome,
     Spec,
     boundary_parts,
@@ -60,9 +59,6 @@ SPEC = Spec(
     pinnacle_class="poisson.py Poisson2D_Classic",
     input_dim=2,
     output_dim=1,
-    vanilla=PINNACLE["Poisson2d-C"][0],
-    best=PINNACLE["Poisson2d-C"][1],
-    best_method=PINNACLE["Poisson2d-C"][2],
     reference=reference,
     run=run,
     recipe=(

@@ -18,7 +18,6 @@ import pinnloss as pl
 from pinnloss import pde
 
 from . import (
-    PINNACLE,
     Outcome,
     Spec,
     boundary_parts,
@@ -72,9 +71,6 @@ SPEC = Spec(
     pinnacle_class="poisson.py PoissonBoltzmann2D",
     input_dim=2,
     output_dim=1,
-    vanilla=PINNACLE["Poisson2d-CG"][0],
-    best=PINNACLE["Poisson2d-CG"][1],
-    best_method=PINNACLE["Poisson2d-CG"][2],
     reference=reference,
     run=run,
     recipe=(
