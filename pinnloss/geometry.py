@@ -12,6 +12,7 @@ vmap- and scan-safe.
     >>> domain = geo.Rectangle((-1, -1), (1, 1)) - geo.Disk((0.5, 0.5), 0.2)
     >>> x = domain.sample_interior(1000, key=jax.random.key(0))             # (1000, 2)
     >>> xb, nb = domain.sample_boundary(200, key=jax.random.key(1), part="disk")
+    >>> circle = domain.boundary("disk")   # a domain of its own: pl.Residual(bc, circle, n=200)
 
 The implementation lives in `pinnloss/pde/_geometry.py` (module docstring: conventions).
 Reference for the API: DeepXDE's `deepxde.geometry` (Lu et al., SIAM Rev. 63 (2021) 208).
@@ -20,6 +21,7 @@ Reference for the API: DeepXDE's `deepxde.geometry` (Lu et al., SIAM Rev. 63 (20
 from .pde._geometry import CSG as CSG
 from .pde._geometry import AbstractGeometry as AbstractGeometry
 from .pde._geometry import Ball as Ball
+from .pde._geometry import Boundary as Boundary
 from .pde._geometry import Box as Box
 from .pde._geometry import Disk as Disk
 from .pde._geometry import Interval as Interval
@@ -39,6 +41,7 @@ __all__ = [
     "Ball",
     "Polygon",
     "CSG",
+    "Boundary",
     "TimeDomain",
     "SpaceTime",
 ]

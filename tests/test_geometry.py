@@ -204,6 +204,30 @@ def test_parts_select_circles_sides_and_the_lid(domain, key):
         domain.sample_boundary(8, key=key, part="lid")
 
 
+def test_a_boundary_part_is_a_domain_for_residual_terms(domain, key):
+    circles = domain.boundary("disk")
+    x = np.asarray(circles.sample_interior(256, key=key))
+    xb, nb = domain.sample_boundary(256, key=key, part="disk")
+    np.testing.assert_array_equal(x, np.asarray(xb))  # the same draw as sample_boundary
+    # normals from -grad(distance) against the analytic ones: into each hole's centre
+    centre = np.where((np.linalg.norm(x - 0.5, axis=1) < 0.3)[:, None], 0.5, [0.4, -0.4])
+    inward = (centre - x) / np.linalg.norm(centre - x, axis=1, keepdims=True)
+    np.testing.assert_allclose(np.asarray(circles.normal(x)), inward, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(circles.normal(x[0])), inward[0], atol=1e-12)
+    lid = geo.Rectangle((0, 0), (1, 1)).boundary("rectangle.ymax")
+    np.testing.assert_allclose(np.asarray(lid.normal(jnp.array([0.3, 1.0]))), [0.0, 1.0])
+    # a term over the boundary redraws its points on it (uniform and RAD)
+    term = pl.Residual(lambda m, p: m(p) - 1.0, circles, n=64, name="circles")
+    model = lambda p: jnp.sum(p**2)
+    for method in ("uniform", "rad"):
+        new = term.resample(jax.random.key(5), model, method)
+        assert new.points.shape == (64, 2) and not np.allclose(new.points, term.points)
+        assert np.max(np.abs(domain.distance(new.points))) < 1e-12
+    assert np.isfinite(float(term.heldout(model, jax.random.key(6))))
+    with pytest.raises(ValueError, match="geometry.boundary: part='lid' matches no"):
+        domain.boundary("lid")
+
+
 def test_union_and_intersection_of_overlapping_disks(key):
     a, b = geo.Disk((0.0, 0.0), 1.0), geo.Disk((1.0, 0.0), 1.0)
     lens = 2 * math.pi / 3 - math.sqrt(3) / 2  # area of the intersection, d = r = 1

@@ -51,6 +51,7 @@ from jaxtyping import Array, ArrayLike
 
 __all__ = [
     "AbstractGeometry",
+    "Boundary",
     "Box",
     "Interval",
     "Rectangle",
@@ -442,6 +443,22 @@ class AbstractGeometry(eqx.Module):
         if key is None:
             raise ValueError(f"geometry.sample_boundary: method={method!r} needs key=.")
         return _sample_jit(self, key, n, method, tuple(bool(b) for b in mask), dt)
+
+    def boundary(self, part=None) -> Boundary:
+        r"""The boundary (or the named parts of it) as a domain of its own: a `Boundary`,
+        whose `sample_interior` draws points *on* this boundary. Give it to `pl.Residual`
+        so that a boundary condition's points are redrawn with the rest (`resample=`) and
+        its held-out residual is measured, as for the PDE term.
+
+        Args:
+            part: a label or labels (`domain.boundary_labels`), default the whole boundary.
+
+        Example:
+            >>> dom = geo.Rectangle((-1, -1), (1, 1)) - geo.Disk((0.0, 0.0), 0.5)
+            >>> bc = pl.Residual(lambda m, x: m(x), dom.boundary("disk"), n=200)
+        """
+        self._part_mask("boundary", part)  # refuse an unknown label now, not at the first draw
+        return Boundary(self, part if part is None or isinstance(part, str) else tuple(part))
 
     def _grid_interior(self, n: int, dt) -> Array:
         rate = self._interior_rate()
@@ -977,6 +994,47 @@ def _csg(op: str, a, b) -> CSG:
 
 
 # ---------------------------------------------------------------------------------- time
+
+
+class Boundary(eqx.Module):
+    r"""The boundary of a domain, or named parts of it, as a domain to draw points from:
+    `domain.boundary(part)`. `sample_interior(n, key=)` returns `n` points spread by length /
+    area on it (`domain.sample_boundary(n, key=, part=)`'s points), so `pl.Residual(fn,
+    boundary, n=)` can redraw a boundary condition's points between compiled chunks;
+    `normal(x)` gives the outward unit normal at points on it (for Neumann and Robin
+    conditions inside a residual), $-\nabla\phi(x)$ of the domain's signed distance.
+
+    Example:
+        >>> dom = geo.Rectangle((-1, -1), (1, 1)) - geo.Disk((0.0, 0.0), 0.5)
+        >>> edge = dom.boundary("disk")
+        >>> flux = lambda m, x: jnp.dot(jax.grad(m)(x), edge.normal(x))   # du/dn = 0
+        >>> term = pl.Residual(flux, edge, n=256)
+    """
+
+    geometry: AbstractGeometry
+    part: str | tuple[str, ...] | None = eqx.field(static=True, default=None)
+
+    @property
+    def dim(self) -> int:
+        return self.geometry.dim
+
+    def sample_interior(self, n: int, key=None, *, method: str = "uniform", dtype=None) -> Array:
+        """`n` points on the boundary part, shape `(n, d)` (see `sample_boundary`)."""
+        return self.geometry.sample_boundary(n, key, part=self.part, method=method,
+                                             dtype=dtype)[0]  # fmt: skip
+
+    def sample_boundary(self, n: int, key=None, *, method: str = "uniform", dtype=None):
+        """`n` points on the boundary part and their outward unit normals, each `(n, d)`."""
+        return self.geometry.sample_boundary(n, key, part=self.part, method=method, dtype=dtype)
+
+    def normal(self, x: ArrayLike) -> Array:
+        r"""The outward unit normal $-\nabla\phi(x)$ at points on the boundary, one point
+        `(d,)` or a batch `(..., d)` (at corners, one adjoining face's normal)."""
+        pts, shape = _points("normal", x, self.dim)
+        phi = lambda p: self.geometry._sdf(p[None])[0]
+        g = -jax.vmap(jax.grad(phi))(pts.reshape(-1, self.dim))
+        g = g / jnp.maximum(jnp.linalg.norm(g, axis=-1, keepdims=True), 1e-300)
+        return g.reshape(shape + (self.dim,))
 
 
 class TimeDomain(eqx.Module):
