@@ -4,6 +4,7 @@ reported errors.
     python benchmarks/pinnacle.py                          # every problem, default budget each
     python benchmarks/pinnacle.py --problem Poisson2d-C --budget 60
     python benchmarks/pinnacle.py --json                   # also one JSON object per run
+    python benchmarks/pinnacle.py --problem Burgers1d-C --jinns   # and a jinns row
 
 Each problem (benchmarks/pinnacle_problems/) runs its recipe within `--budget` seconds of wall
 time (compile included) on this machine's CPU, then its prediction is scored on PINNacle's
@@ -20,6 +21,12 @@ fresh points), `overfit_warning`, `params`, `points`, `test_points`, PINNacle's
 `pinnacle_vanilla` / `pinnacle_best` / `pinnacle_best_method`, `ratio_to_best` (best / ours:
 above 1 is better than PINNacle), `seed`, `options` (`--set`), `load` (1-minute load average at
 the end), and a problem's extra errors (`l2re_cole_hopf` on Burgers1d-C, ...).
+
+With `--jinns`, a problem that has a jinns recipe (benchmarks/pinnacle_jinns.py: Burgers1d-C)
+also runs it, with the same budget, and adds its row (solver "jinns-ssbroyden") to the table
+and the JSON output. jinns is not a project dependency: install it outside the venv with
+`pip install --no-deps --target /work/jinns_pkgs jinns==1.10.2` (or set JINNS_PATH to the
+folder). `--set` options go to the pinnloss recipe only.
 """
 
 from __future__ import annotations
@@ -63,14 +70,33 @@ def check_options(spec, options: dict) -> None:
             )
 
 
-def run_one(name: str, budget: float, seed: int = 0, options: dict | None = None) -> dict:
+JINNS_INSTALL = "pip install --no-deps --target /work/jinns_pkgs jinns==1.10.2"
+
+
+def jinns_recipes() -> dict:
+    """The jinns recipes by problem name (benchmarks/pinnacle_jinns.py), or an ImportError
+    that says how to install jinns."""
+    try:
+        import pinnacle_jinns
+    except ImportError as e:
+        raise ImportError(
+            f"--jinns: jinns cannot be imported ({e}). It is kept out of the venv (its "
+            f"metadata pins pytest>=9 and pyright): install it with `{JINNS_INSTALL}` "
+            "(or set JINNS_PATH to the folder holding it)."
+        ) from e
+    return pinnacle_jinns.RECIPES
+
+
+def run_one(name: str, budget: float, seed: int = 0, options: dict | None = None,
+            recipe=None) -> dict:  # fmt: skip
     """Run one problem's recipe and score it; the JSON record of the run. `options` go to
-    the recipe (`--set n_interior=4000`)."""
+    the recipe (`--set n_interior=4000`); `recipe` replaces the problem's own (a jinns row)."""
     spec = problems.get(name)
-    check_options(spec, options or {})
+    if recipe is None:
+        check_options(spec, options or {})
     x, y = spec.reference()
     t0 = time.perf_counter()
-    out = spec.run(budget=budget, seed=seed, **(options or {}))
+    out = (recipe or spec.run)(budget=budget, seed=seed, **(options or {}))
     total = time.perf_counter() - t0
     pred = out.predict(x)
     err = problems.l2re(pred, y)
@@ -161,6 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="also one JSON object per run")
     p.add_argument("--list", action="store_true", help="list the problems and their recipes")
     p.add_argument(
+        "--jinns",
+        action="store_true",
+        help="also run jinns' recipe (SSBroyden) where there is one (Burgers1d-C), one more "
+        f"row each; needs jinns 1.10.2 outside the venv: {JINNS_INSTALL}",
+    )
+    p.add_argument(
         "--cache",
         action="store_true",
         help="turn on pinnloss's persistent compilation cache (pl.enable_compilation_cache): "
@@ -200,14 +232,28 @@ def main(argv: list[str] | None = None) -> int:
             check_options(problems.get(n), options)
     except ValueError as e:
         p.error(str(e))
+    jinns = {}
+    if args.jinns:
+        try:
+            jinns = jinns_recipes()
+        except ImportError as e:
+            p.error(str(e))
+        for n in chosen:
+            if n not in jinns:
+                print(f"note: --jinns: no jinns recipe for {n}", file=sys.stderr)
     records = []
     for name in chosen:
-        rec = run_one(name, args.budget, args.seed, options)
-        records.append(rec)
-        if args.json:
-            print(json.dumps(_finite(rec)), flush=True)
-        else:
-            print(f"{name}: L2RE {rec['l2re']:.3e} in {rec['seconds']:.0f} s", flush=True)
+        runs = [(options, None)]
+        if name in jinns:
+            runs.append(({}, jinns[name]))
+        for opts, recipe in runs:
+            rec = run_one(name, args.budget, args.seed, opts, recipe)
+            records.append(rec)
+            if args.json:
+                print(json.dumps(_finite(rec)), flush=True)
+            else:
+                label = name if recipe is None else f"{name} ({rec['solver']})"
+                print(f"{label}: L2RE {rec['l2re']:.3e} in {rec['seconds']:.0f} s", flush=True)
     print(table(records))
     return 0
 

@@ -107,3 +107,17 @@ def test_harness_end_to_end_json():
     bad = subprocess.run(cmd[:4] + ["--set", "widht=30"], capture_output=True, text=True,
                          env=env, timeout=120)  # fmt: skip
     assert bad.returncode == 2 and "no option 'widht'" in bad.stderr
+
+
+def test_jinns_flag_without_jinns_says_how_to_install(monkeypatch, capsys):
+    # jinns is kept out of the venv: --jinns must stop at once with the install command,
+    # not with a traceback half-way through the pinnloss runs
+    import pinnacle
+
+    monkeypatch.setitem(sys.modules, "jinns", None)  # `import jinns` raises ImportError
+    monkeypatch.delitem(sys.modules, "pinnacle_jinns", raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        pinnacle.main(["--problem", "Burgers1d-C", "--budget", "1", "--jinns"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert "jinns cannot be imported" in err and "--no-deps --target" in err

@@ -1,0 +1,168 @@
+r"""jinns rows for the PINNacle harness (`python benchmarks/pinnacle.py --jinns`).
+
+jinns 1.10.2 (Gangloff et al., https://gitlab.com/mia_jinns/jinns) is not a project
+dependency: its metadata pins pytest>=9 and pyright, so it lives outside the venv,
+
+    pip install --no-deps --target /work/jinns_pkgs jinns-1.10.2-py3-none-any.whl
+
+and this module puts that folder (or `$JINNS_PATH`) on `sys.path` when it is imported. Its
+runtime needs only jax, equinox, optax, jaxtyping and numpy, all in the venv.
+
+Burgers1d-C with jinns' own pieces: `jinns.loss.BurgersEquation` (u_t + u u_x - nu u_xx,
+inputs (t, x)), `jinns.loss.Dirichlet` (u = 0 at x = ±1), the initial condition
+u(x, 0) = -sin(pi x) as `initial_condition_fun`, fixed points from
+`jinns.data.CubicMeshPDENonStatio` (PINNacle's own counts: 8192 interior, 2048 boundary,
+2048 initial), all three loss weights 1. The net is the pinnloss recipe's 3 x 20 tanh
+`eqx.nn.MLP`, its inputs mapped to [-1, 1] (jinns' `input_transform`), float64. The
+optimizer is jinns' best, `jinns.optimizers.scale_by_SSBroyden_family()` (SSBroyden with its
+zoom line search, fed value and gradient through `extra_optax_args_and_kwargs`, as
+benchmarks/pinn_jinns.py runs it), or `optimizer="adam"` (optax.adam(1e-3)).
+
+The wall budget, compile included, is kept inside one `jinns.solve` call: a validation
+module (jinns' early-stopping hook, called every step) asks the host clock through
+`jax.experimental.io_callback` and stops the loop at `(1 - reserve) * budget` seconds from
+the start; the rest is for the prediction and the held-out residual. The error is the
+harness's `l2re` against PINNacle's reference and against the exact Cole–Hopf solution
+(`burgers1d_c.cole_hopf`), as the pinnloss row reports them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+
+JINNS_PATH = os.environ.get("JINNS_PATH", "/work/jinns_pkgs")
+if JINNS_PATH not in sys.path:
+    sys.path.append(JINNS_PATH)
+
+import equinox as eqx  # noqa: E402
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import jinns  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+from jax.experimental import io_callback  # noqa: E402
+from jinns.solver._utils import GetJinnsVariableName  # noqa: E402
+from jinns.validation._validation import AbstractValidationModule  # noqa: E402
+from pinnacle_problems import Outcome, l2re, overfit_check, predictor  # noqa: E402
+from pinnacle_problems import burgers1d_c as b1d  # noqa: E402
+
+
+def callback_value_fn(params, batch, loss):  # jinns rebuilds callbacks from their code
+    return loss(params, batch)[0]
+
+
+def callback_grad_fn(params, batch, loss):
+    import jax as _jax
+
+    return _jax.grad(lambda p: loss(p, batch)[0])(params)
+
+
+SSBROYDEN_EXTRA = {
+    "value": GetJinnsVariableName("train_loss_value"),
+    "grad_pt": GetJinnsVariableName("grads"),
+    "value_fn": callback_value_fn,
+    "grad_fn": callback_grad_fn,
+    "batch": GetJinnsVariableName("batch"),
+    "loss": GetJinnsVariableName("loss"),
+}
+
+
+class _Clock:
+    """Host side of the wall-clock stop: counts steps, notes the first one's time."""
+
+    def __init__(self, deadline: float, t0: float):
+        self.deadline, self.t0 = deadline, t0
+        self.steps, self.first = 0, None
+
+    def __call__(self):
+        now = time.perf_counter()
+        self.steps += 1
+        if self.first is None:
+            self.first = now - self.t0
+        return np.asarray(now >= self.deadline)
+
+
+class WallClockStop(AbstractValidationModule):
+    """jinns' early-stopping hook used as a wall-clock limit: stop once the host clock
+    passes the deadline (checked every `call_every` steps)."""
+
+    clock: _Clock = eqx.field(static=True)
+    call_every: int = eqx.field(kw_only=True, default=1)
+
+    def __call__(self, params):
+        stop = io_callback(self.clock, jax.ShapeDtypeStruct((), jnp.bool_), ordered=False)
+        return self, stop, jnp.asarray(jnp.nan), False
+
+
+def _optimizer(name: str):
+    if name == "ssbroyden":
+        return jinns.optimizers.scale_by_SSBroyden_family(), SSBROYDEN_EXTRA
+    if name == "adam":
+        return optax.adam(1e-3), None
+    raise ValueError(f"optimizer: unknown {name!r}; choose 'ssbroyden' or 'adam'.")
+
+
+def burgers1d_c(budget: float = 600.0, seed: int = 0, *, optimizer: str = "ssbroyden",
+                n_interior: int = 8192, n_initial: int = 2048, n_boundary: int = 2048,
+                width: int = 20, depth: int = 3, reserve: float = 0.1,
+                max_steps: int = 1_000_000) -> Outcome:  # fmt: skip
+    """jinns on Burgers1d-C within `budget` seconds (compile included); see the module."""
+    t0 = time.perf_counter()
+    opt, extra = _optimizer(optimizer)
+    k_net, k_data, k_held = jax.random.split(jax.random.key(seed), 3)
+    net = eqx.nn.MLP(2, 1, width, depth, activation=jnp.tanh, key=k_net)
+    # jinns' PDENonStatio inputs are (t, x): t in [0, 1] mapped to [-1, 1], x already there
+    u, nn = jinns.nn.PINN_MLP.create(
+        eq_type="PDENonStatio", eqx_network=net,
+        input_transform=lambda tx, p: jnp.stack([2 * tx[0] - 1, tx[1]]),
+    )  # fmt: skip
+    params = jinns.parameters.Params(nn_params=nn, eq_params={"nu": jnp.asarray(b1d.NU)})
+    data = jinns.data.CubicMeshPDENonStatio(
+        key=k_data, n=n_interior, nb=n_boundary, ni=n_initial, dim=1,
+        min_pts=(b1d.LO[0],), max_pts=(b1d.HI[0],), tmin=b1d.LO[1], tmax=b1d.HI[1],
+    )  # fmt: skip
+    loss = jinns.loss.LossPDENonStatio(
+        u=u,
+        loss_weights=jinns.loss.LossWeightsPDENonStatio(
+            dyn_loss=1.0, initial_condition=1.0, boundary_loss=1.0
+        ),
+        dynamic_loss=jinns.loss.BurgersEquation(),
+        boundary_condition=jinns.loss.Dirichlet(),
+        initial_condition_fun=lambda x: -jnp.sin(jnp.pi * x),
+        params=params,
+    )
+    clock = _Clock(t0 + (1 - reserve) * budget, t0)
+    with contextlib.redirect_stdout(sys.stderr):  # jinns prints its early stop even if quiet
+        out = jinns.solve(
+            n_iter=max_steps, init_params=params, data=data, loss=loss, optimizer=opt,
+            verbose=False, extra_optax_args_and_kwargs=extra, validation=WallClockStop(clock),
+        )  # fmt: skip
+        p, losses = jax.block_until_ready((out[0], out[1]))
+    seconds = time.perf_counter() - t0
+    steps = int(np.count_nonzero(np.asarray(losses)))  # jinns zero-fills the unused steps
+
+    def model(z):  # harness order (x, t), scalar out
+        return u(jnp.stack([z[1], z[0]]), p)[0]
+
+    predict = predictor(model)
+    x, y = b1d.reference()
+    fresh = b1d.INTERIOR.uniform(4096, k_held)
+    r = jax.jit(jax.vmap(lambda z: b1d.burgers(model, z)))(fresh)
+    heldout = float(jnp.mean(r**2))
+    final = float(losses[steps - 1]) if steps else float("nan")
+    leaves = jax.tree_util.tree_leaves(eqx.filter(net, eqx.is_inexact_array))
+    return Outcome(
+        predict=predict, solver=f"jinns-{optimizer}", steps=steps, loss=final,
+        heldout=heldout, seconds=seconds,
+        compile_seconds=clock.first if clock.first is not None else seconds,
+        overfit=overfit_check("Burgers1d-C (jinns)", final, heldout),
+        extra={"l2re_cole_hopf": l2re(predict(x), b1d.cole_hopf(x))},
+        params=int(sum(v.size for v in leaves)), points=n_interior + n_initial + n_boundary,
+    )  # fmt: skip
+
+
+#: PINNacle problem name -> jinns recipe `run(budget, seed, **options) -> Outcome`.
+RECIPES = {"Burgers1d-C": burgers1d_c}
