@@ -22,9 +22,9 @@ fresh points), `overfit_warning`, `params`, `points`, `test_points`, PINNacle's
 above 1 is better than PINNacle), `seed`, `options` (`--set`), `load` (1-minute load average at
 the end), and a problem's extra errors (`l2re_cole_hopf` on Burgers1d-C, ...).
 
-With `--jinns`, a problem that has a jinns recipe (benchmarks/pinnacle_jinns.py: Burgers1d-C)
-also runs it, with the same budget, and adds its row (solver "jinns-ssbroyden") to the table
-and the JSON output. jinns is not a project dependency: install it outside the venv with
+With `--jinns`, a problem that has a jinns recipe (benchmarks/pinnacle_jinns.py: Burgers1d-C,
+Heat2d-MS) also runs it, with the same budget, and adds its row (solver "jinns-ssbroyden") to
+the table and the JSON output. jinns is not a project dependency: install it outside the venv with
 `pip install --no-deps --target /work/jinns_pkgs jinns==1.10.2` (or set JINNS_PATH to the
 folder). `--set` options go to the pinnloss recipe only.
 """
@@ -189,8 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--jinns",
         action="store_true",
-        help="also run jinns' recipe (SSBroyden) where there is one (Burgers1d-C), one more "
-        f"row each; needs jinns 1.10.2 outside the venv: {JINNS_INSTALL}",
+        help="also run jinns' recipe (SSBroyden) where there is one (Burgers1d-C, "
+        f"Heat2d-MS), one more row each; needs jinns 1.10.2 outside the venv: {JINNS_INSTALL}",
     )
     p.add_argument(
         "--cache",
