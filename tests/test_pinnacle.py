@@ -74,6 +74,21 @@ def test_uniform_grid_is_deepxdes():
     np.testing.assert_allclose(g, expected, atol=1e-7)
 
 
+def test_poisson2d_c_exact_solution_meets_the_boundary_data_and_comsol():
+    """The method-of-fundamental-solutions solution is harmonic by construction; on boundary
+    points drawn by pl.geometry (not the fit's own points) it meets u = 1 / u = 0 to 1e-5,
+    so by the maximum principle it is that close everywhere; COMSOL's nodes agree to 1e-4."""
+    import jax
+
+    from pinnacle_problems import poisson2d_c as p2c
+
+    for part, value in (("rectangle", 1.0), ("disk", 0.0)):
+        xb, _ = p2c.DOMAIN.sample_boundary(500, key=jax.random.key(3), part=part)
+        assert np.max(np.abs(p2c.exact(np.asarray(xb)) - value)) < 1e-5
+    x, y = p2c.reference()
+    assert pp.l2re(y, p2c.exact(x)) < 1e-4
+
+
 def test_every_registered_problem_has_a_consistent_spec():
     for name in pp.available():
         spec = pp.get(name)
