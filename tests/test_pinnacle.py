@@ -79,7 +79,6 @@ def test_poisson2d_c_exact_solution_meets_the_boundary_data_and_comsol():
     points drawn by pl.geometry (not the fit's own points) it meets u = 1 / u = 0 to 1e-5,
     so by the maximum principle it is that close everywhere; COMSOL's nodes agree to 1e-4."""
     import jax
-
     from pinnacle_problems import poisson2d_c as p2c
 
     for part, value in (("rectangle", 1.0), ("disk", 0.0)):
