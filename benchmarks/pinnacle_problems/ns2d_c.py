@@ -52,21 +52,24 @@ def reference():
 
 
 def run(budget: float = 600.0, seed: int = 0, *, n_interior: int = 2000, n_boundary: int = 400,
-        width: int = 20, depth: int = 3, **solve_options):  # fmt: skip
+        width: int = 20, depth: int = 3, bc_weight: float = 1.0,
+        **solve_options):  # fmt: skip
     rng = np.random.default_rng(seed)
     k_in, k_net = jax.random.split(jax.random.key(seed))
     top, rest = walls(n_boundary, rng)
     model = mlp(2, 3, lo=(0, 0), hi=(1, 1), width=width, depth=depth, key=k_net)
     objective = (
         pl.Residual(navier_stokes, DOMAIN, n=n_interior, key=k_in, name="pde")
-        + pl.Residual(lid, top, name="lid")
-        + pl.Residual(lambda m, x: m(x)[:2], rest, name="walls")
+        + bc_weight * pl.Residual(lid, top, name="lid")
+        + bc_weight * pl.Residual(lambda m, x: m(x)[:2], rest, name="walls")
         + pl.Residual(lambda m, x: m(x)[2:], np.zeros((1, 2)), name="pressure")
     )
-    # 2000 fixed points overfit (held-out residual 970x the training one after 64 steps):
-    # fresh points every 50 steps, drawn where the residual is large (RAD)
+    # 2000 fixed points overfit (held-out residual 970x the training one after 64 steps);
+    # fresh points drawn where the residual is large (RAD): every 50 steps the quiet 600 s run
+    # still fitted each draw (loss 4e-9, held-out residual 2.7e-3, L2RE 5.2e-3, warned);
+    # every 10 steps 4.4e-3, held-out residual below the loss (bc_weight=10: 4.3e-3)
     solve_options.setdefault("resample", "rad")
-    solve_options.setdefault("resample_every", 50)
+    solve_options.setdefault("resample_every", 10)
     out = least_squares_for(model, objective, budget, **solve_options)
     return finish("NS2d-C", out, objective)
 
@@ -80,7 +83,7 @@ SPEC = Spec(
     run=run,
     recipe=(
         "one 3x20 tanh net for (u, v, p), pl.least_squares on 2000 interior points redrawn by "
-        "RAD every 50 steps (fixed ones overfit: pl.OverfitWarning) + 400 wall points, and "
-        "the pressure pinned at (0, 0)."
+        "RAD every 10 steps (fixed ones, or every 50 steps, overfit: pl.OverfitWarning) + 400 "
+        "wall points, and the pressure pinned at (0, 0)."
     ),
 )
