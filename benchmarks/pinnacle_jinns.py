@@ -51,32 +51,15 @@ import jax.numpy as jnp  # noqa: E402
 import jinns  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
+import pinn_jinns  # noqa: E402
 from jax.experimental import io_callback  # noqa: E402
-from jinns.solver._utils import GetJinnsVariableName  # noqa: E402
 from jinns.validation._validation import AbstractValidationModule  # noqa: E402
 from pinnacle_problems import Outcome, l2re, overfit_check, predictor  # noqa: E402
 from pinnacle_problems import burgers1d_c as b1d  # noqa: E402
 from pinnacle_problems import heat2d_ms as h2d  # noqa: E402
 
-
-def callback_value_fn(params, batch, loss):  # jinns rebuilds callbacks from their code
-    return loss(params, batch)[0]
-
-
-def callback_grad_fn(params, batch, loss):
-    import jax as _jax
-
-    return _jax.grad(lambda p: loss(p, batch)[0])(params)
-
-
-SSBROYDEN_EXTRA = {
-    "value": GetJinnsVariableName("train_loss_value"),
-    "grad_pt": GetJinnsVariableName("grads"),
-    "value_fn": callback_value_fn,
-    "grad_fn": callback_grad_fn,
-    "batch": GetJinnsVariableName("batch"),
-    "loss": GetJinnsVariableName("loss"),
-}
+# jinns' SSBroyden is fed value and gradient by callbacks, wired as benchmarks/pinn_jinns.py does
+SSBROYDEN_EXTRA = pinn_jinns.EXTRA
 
 
 class _Clock:

@@ -214,6 +214,14 @@ def test_a_boundary_part_is_a_domain_for_residual_terms(domain, key):
     inward = (centre - x) / np.linalg.norm(centre - x, axis=1, keepdims=True)
     np.testing.assert_allclose(np.asarray(circles.normal(x)), inward, atol=1e-12)
     np.testing.assert_allclose(np.asarray(circles.normal(x[0])), inward[0], atol=1e-12)
+    # a pytree like any domain: under jit and vmap (over keys, over points)
+    xs = eqx.filter_jit(lambda b, ks: jax.vmap(lambda k: b.sample_interior(8, key=k))(ks))(
+        circles, jax.random.split(key, 2)
+    )
+    assert xs.shape == (2, 8, 2) and np.max(np.abs(domain.distance(xs))) < 1e-12
+    np.testing.assert_allclose(
+        np.asarray(jax.jit(jax.vmap(circles.normal))(jnp.asarray(x))), inward, atol=1e-12
+    )
     lid = geo.Rectangle((0, 0), (1, 1)).boundary("rectangle.ymax")
     np.testing.assert_allclose(np.asarray(lid.normal(jnp.array([0.3, 1.0]))), [0.0, 1.0])
     # a term over the boundary redraws its points on it (RAD goes through the same draw;
