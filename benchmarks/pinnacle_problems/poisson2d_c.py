@@ -100,9 +100,9 @@ def run(budget: float = 300.0, seed: int = 0, *, n_interior: int = 2000, n_bound
         + bc_weight * pl.Residual(lambda m, x: m(x) - 1.0, parts["rectangle"], name="square")
         + bc_weight * pl.Residual(lambda m, x: m(x), parts["disk"], name="circles")
     )
-    # the boundary terms weighted 100: unweighted, the Laplacian's residual (|Δu| ~ 100 at the
-    # holes) outweighs the walls' and the fit stalls at L2RE ~2e-3 with the boundary values
-    # ~3e-3 off (300 s: 3.0e-3 at weight 1, 2.2e-4 at weight 100); fresh interior points every
+    # the boundary terms weighted 100: unweighted, every variant tried stalled at L2RE 2-3e-3
+    # (300 s: 3.0e-3 at weight 1, 2.2e-4 at weight 100; the Laplacian's residual near the
+    # holes presumably outweighs the walls', not measured term by term); fresh points every
     # 10 steps, so the interior is never fitted point by point (pl.OverfitWarning otherwise)
     solve_options.setdefault("resample", "uniform")
     solve_options.setdefault("resample_every", 10)
@@ -123,6 +123,6 @@ SPEC = Spec(
     recipe=(
         "3x20 tanh net, pl.least_squares (dense LM) on 2000 interior points redrawn every 10 "
         "steps + 800 boundary points spread by length (square u=1, circles u=0), the boundary "
-        "terms weighted 100 (the Laplacian's residual at the holes otherwise outweighs them)."
+        "terms weighted 100 (unweighted, the fit stalls at 2-3e-3)."
     ),
 )
