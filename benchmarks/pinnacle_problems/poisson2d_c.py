@@ -62,19 +62,13 @@ def _mfs(n_circle: int = 40, n_outer: int = 200):
     src = np.concatenate(
         [ring(c, RADIUS / 2, n_circle) for c in CENTRES] + [ring((0, 0), 1.0, n_outer)]
     )
-    xb = np.concatenate([ring(c, RADIUS, 4 * n_circle) for c in CENTRES] + [_square(4 * n_outer)])
-    ub = np.concatenate([np.zeros(4 * 4 * n_circle), np.ones(4 * n_outer)])
+    square = np.asarray(
+        pl.geometry.Rectangle(LO, HI).sample_boundary(4 * n_outer, method="grid")[0]
+    )
+    xb = np.concatenate([ring(c, RADIUS, 4 * n_circle) for c in CENTRES] + [square])
+    ub = np.concatenate([np.zeros(4 * 4 * n_circle), np.ones(len(square))])
     coef, *_ = np.linalg.lstsq(_basis(xb, src), ub, rcond=None)
     return src, coef
-
-
-def _square(n: int) -> np.ndarray:
-    """`n` points evenly spaced along the square's perimeter."""
-    s = 4 * (np.arange(n) + 0.5) / n
-    side, t = np.floor(s).astype(int), s - np.floor(s)
-    x = np.select([side == 0, side == 1, side == 2], [t - 0.5, 0.5, 0.5 - t], -0.5)
-    y = np.select([side == 0, side == 1, side == 2], [-0.5, t - 0.5, 0.5], 0.5 - t)
-    return np.stack([x, y], 1)
 
 
 def _basis(x, src):
